@@ -1,0 +1,11 @@
+module github.com/govirt/govirt
+
+go 1.26
+
+require (
+	github.com/beevik/etree v1.8.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
