@@ -353,7 +353,15 @@ func churn(ctx context.Context, s *Store, writer string, iters int, gotID func(i
 				return err
 			}
 			gotID(id)
-			if err := s.SaveRuntime(ctx, KindDomain, name, doc(name, writer, i)); err != nil {
+			unlock, err := s.LockObject(ctx, KindDomain, name)
+			if err != nil {
+				return err
+			}
+			err = s.SaveRuntime(ctx, KindDomain, name, doc(name, writer, i))
+			if uerr := unlock(); err == nil {
+				err = uerr
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -174,12 +174,17 @@ func (s *Store) DeleteRuntime(ctx context.Context, k Kind, name string) error {
 }
 
 // ListRuntime returns the names of all objects of a kind that have a runtime
-// record, sorted.
+// record, sorted. Like LoadAll, it removes temp files of interrupted writes
+// (a failure to remove one is logged, as it does not spoil the list).
 func (s *Store) ListRuntime(ctx context.Context, k Kind) ([]string, error) {
 	if err := checkKind(ctx, k); err != nil {
 		return nil, err
 	}
-	return list(s.runKindDir(k))
+	dir := s.runKindDir(k)
+	for _, err := range s.cleanTemps(dir) {
+		s.log.Warn("cannot clean runtime directory", "dir", dir, "err", err)
+	}
+	return list(dir)
 }
 
 // RuntimeDir returns <runDir>/<kind>/<name>.d, creating it (0700) when
