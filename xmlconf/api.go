@@ -3,24 +3,11 @@ package xmlconf
 // notFinished is the step-1 placeholder for bodies still being written.
 func notFinished() error { return Errorf(ErrInternalError, "not finished") }
 
-// ParseDomain parses, normalises and validates a <domain> document.
-func ParseDomain(data []byte) (*Domain, error) { return nil, notFinished() }
 
-// Marshal validates d and formats it as a <domain> document.
-func (d *Domain) Marshal() ([]byte, error) { return nil, notFinished() }
 
-// Validate checks d as Parse and Marshal do.
-func (d *Domain) Validate() error { return notFinished() }
 
-// ParseDevice parses one device element (<disk>, <interface> or any other
-// device) as given to virDomainAttachDevice / virDomainDetachDevice.
-func ParseDevice(data []byte) (*Device, error) { return nil, notFinished() }
 
-// Marshal validates d and formats its one device element.
-func (d *Device) Marshal() ([]byte, error) { return nil, notFinished() }
 
-// Validate checks that exactly one field of d is set and that it is valid.
-func (d *Device) Validate() error { return notFinished() }
 
 // ParseNetwork parses, normalises and validates a <network> document.
 func ParseNetwork(data []byte) (*Network, error) { return nil, notFinished() }

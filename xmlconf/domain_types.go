@@ -306,16 +306,20 @@ type DiskTarget struct {
 	Unmodelled
 }
 
-// Address is a device's <address>, attributes in libvirt's order. Values are
-// kept as written ("0x0000"); numeric ones are checked.
+// Address is a device's <address>. Values are kept as written ("0x0000");
+// numeric ones are checked. Attributes are formatted in the order type,
+// domain, controller, bus, slot, function, multifunction, target, unit,
+// port, which is libvirt's order for every address type (pci: domain bus
+// slot function; drive: controller bus target unit; virtio-serial:
+// controller bus port; usb: bus port).
 type Address struct {
 	Type          string
 	Domain        string
+	Controller    string
 	Bus           string
 	Slot          string
 	Function      string
 	MultiFunction string
-	Controller    string
 	Target        string
 	Unit          string
 	Port          string
