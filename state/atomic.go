@@ -191,14 +191,10 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// cleanTemps removes the temp files in dir that no live writer holds: a
-// writer keeps its temp file flocked until it renames it, so a temp file we
+// cleanTemps removes the temp files among dir's entries that no live writer
+// holds: a writer keeps its temp file flocked until it renames it, so a temp file we
 // can lock belongs to a writer that died. Files in use are left alone.
-func (s *Store) cleanTemps(dir string) []error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return []error{sysErr("read directory", dir, err)}
-	}
+func (s *Store) cleanTemps(dir string, entries []os.DirEntry) []error {
 	var errs []error
 	removed := false
 	for _, e := range entries {
@@ -274,12 +270,11 @@ func readLimited(path string) ([]byte, error) {
 	if st.Size() > MaxRecordSize {
 		return nil, &os.PathError{Op: "read", Path: path, Err: errTooLarge}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxRecordSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxRecordSize {
-		return nil, &os.PathError{Op: "read", Path: path, Err: errTooLarge}
+	// Store files are never modified in place (writers rename a new file
+	// over them), so the size read above is the size to read.
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	return data, nil
 }

@@ -26,9 +26,9 @@ const counterLen = 21
 var errCorruptCounter = errors.New("corrupt counter file")
 
 // updateCounter locks the counter file at path, passes its value to fn
-// (fresh is true for a new, empty file) and stores what fn returns, with an
-// fsync, when it differs. It returns the stored value.
-func updateCounter(ctx context.Context, path string, fn func(v uint64, fresh bool) (uint64, error)) (v uint64, err error) {
+// (fresh is true for a new, empty file) and stores what fn returns when it
+// differs, with an fsync when durable. It returns the stored value.
+func updateCounter(ctx context.Context, path string, durable bool, fn func(v uint64, fresh bool) (uint64, error)) (v uint64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, sysErr("open counter", path, err)
@@ -63,8 +63,10 @@ func updateCounter(ctx context.Context, path string, fn func(v uint64, fresh boo
 	if _, err := f.WriteAt(formatCounter(next), 0); err != nil {
 		return 0, sysErr("write counter", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return 0, sysErr("fsync counter", path, err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return 0, sysErr("fsync counter", path, err)
+		}
 	}
 	return next, nil
 }
@@ -94,7 +96,7 @@ func (s *Store) NextDomainID(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	path := filepath.Join(s.runDir, domainIDFile)
-	v, err := updateCounter(ctx, path, func(last uint64, _ bool) (uint64, error) {
+	v, err := updateCounter(ctx, path, true, func(last uint64, _ bool) (uint64, error) {
 		if last >= math.MaxInt32 {
 			return 0, xmlconf.Errorf(xmlconf.ErrOverflow, "domain id counter %s is exhausted at %d", path, last)
 		}
@@ -116,7 +118,7 @@ func (s *Store) SeedDomainID(ctx context.Context, atLeast int) error {
 	if atLeast < 0 || atLeast > math.MaxInt32 {
 		return xmlconf.Errorf(xmlconf.ErrInvalidArg, "domain id %d out of range 0..%d", atLeast, math.MaxInt32)
 	}
-	_, err := updateCounter(ctx, filepath.Join(s.runDir, domainIDFile), func(last uint64, _ bool) (uint64, error) {
+	_, err := updateCounter(ctx, filepath.Join(s.runDir, domainIDFile), true, func(last uint64, _ bool) (uint64, error) {
 		return max(last, uint64(atLeast)), nil
 	})
 	return err
@@ -141,7 +143,9 @@ func (s *Store) Generation(ctx context.Context, k Kind) (uint64, error) {
 
 func (s *Store) genPath(k Kind) string { return filepath.Join(s.runKindDir(k), genFile) }
 
-// genUpdate reads (advance false) or advances k's generation. A new counter
+// genUpdate reads (advance false) or advances k's generation. It is not
+// fsynced: its readers are processes that were running before a power loss
+// could reset it, and a reset only ever reads as a change. A new counter
 // file starts at a random value; an unreadable one (torn by a power loss on
 // a disk-backed runtime directory, say) is replaced by a new random start,
 // which still reads as a change.
@@ -156,13 +160,13 @@ func (s *Store) genUpdate(ctx context.Context, k Kind, advance bool) (uint64, er
 		}
 		return v, nil
 	}
-	v, err := updateCounter(ctx, path, fn)
+	v, err := updateCounter(ctx, path, false, fn)
 	if errors.Is(err, errCorruptCounter) {
 		s.log.Warn("generation counter unreadable, restarting it", "path", path, "err", err)
 		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			return 0, sysErr("remove corrupt counter", path, rerr)
 		}
-		v, err = updateCounter(ctx, path, fn)
+		v, err = updateCounter(ctx, path, false, fn)
 	}
 	return v, err
 }

@@ -38,6 +38,7 @@ func mountTmpfs(t *testing.T, opts string) string {
 // SYSTEM_ERROR, the errno reachable, the directory named.
 func checkHostFailure(t *testing.T, err error, errno unix.Errno, dir string) {
 	t.Helper()
+	t.Logf("error: %v", err)
 	wantCode(t, err, xmlconf.ErrSystemError)
 	if !errors.Is(err, errno) {
 		t.Fatalf("error %q does not carry %v", err, errno)

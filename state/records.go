@@ -87,11 +87,11 @@ func (s *Store) LoadAll(ctx context.Context, k Kind, fn func(name string, data [
 		return []error{xmlconf.Errorf(xmlconf.ErrInvalidArg, "LoadAll needs a function")}
 	}
 	dir := s.configKindDir(k)
-	errs := s.cleanTemps(dir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return append(errs, sysErr("read directory", dir, err))
+		return []error{sysErr("read directory", dir, err)}
 	}
+	errs := s.cleanTemps(dir, entries)
 	for _, e := range entries {
 		fname := e.Name()
 		if !strings.HasSuffix(fname, xmlSuffix) || isTempName(fname) {
@@ -181,10 +181,14 @@ func (s *Store) ListRuntime(ctx context.Context, k Kind) ([]string, error) {
 		return nil, err
 	}
 	dir := s.runKindDir(k)
-	for _, err := range s.cleanTemps(dir) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, sysErr("read directory", dir, err)
+	}
+	for _, err := range s.cleanTemps(dir, entries) {
 		s.log.Warn("cannot clean runtime directory", "dir", dir, "err", err)
 	}
-	return list(dir)
+	return names(entries), nil
 }
 
 // RuntimeDir returns <runDir>/<kind>/<name>.d, creating it (0700) when
@@ -211,7 +215,7 @@ func (s *Store) save(k Kind, name, path string, data []byte, what string) error 
 			what, k.noun(), name, len(data), MaxRecordSize)
 	}
 	if err := s.writeAtomic(path, data); err != nil {
-		return err
+		return withContext(fmt.Sprintf("save %s %s %s", k.noun(), what, path), err)
 	}
 	return s.bump(k, fmt.Sprintf("save %s %s %s", k.noun(), what, path))
 }
@@ -227,14 +231,19 @@ func load(k Kind, name, path, what string) ([]byte, error) {
 	return data, nil
 }
 
-// list returns the object names of the NAME.xml entries of dir (files or
-// links, not directories and not temp files), sorted.
+// list returns the object names in dir (see names).
 func list(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, sysErr("read directory", dir, err)
 	}
-	var names []string
+	return names(entries), nil
+}
+
+// names returns the object names of the NAME.xml entries (files or links,
+// not directories, not temp files, not invalid names), sorted.
+func names(entries []os.DirEntry) []string {
+	var out []string
 	for _, e := range entries {
 		fname := e.Name()
 		if e.IsDir() || !strings.HasSuffix(fname, xmlSuffix) || isTempName(fname) {
@@ -244,8 +253,19 @@ func list(dir string) ([]string, error) {
 		if validateName(name) != nil {
 			continue
 		}
-		names = append(names, name)
+		out = append(out, name)
 	}
-	slices.Sort(names)
-	return names, nil
+	slices.Sort(out)
+	return out
+}
+
+// withContext prefixes the message of a SYSTEM_ERROR (which has no libvirt
+// template) with what was being done, so a failure on a temp file still
+// names the file being saved. Other errors are returned as they are.
+func withContext(what string, err error) error {
+	var xe *xmlconf.Error
+	if !errors.As(err, &xe) || xe.Code != xmlconf.ErrSystemError || xe != err {
+		return err
+	}
+	return &xmlconf.Error{Code: xe.Code, Domain: xe.Domain, Message: what + ": " + xe.Message, Err: xe.Err}
 }
