@@ -81,7 +81,7 @@ func (s *Store) writeAtomic(path string, data []byte) (err error) {
 		}
 		if !renamed {
 			if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				err = errors.Join(err, sysErr("remove temp file", tmp, rerr))
+				err = also(err, sysErr("remove temp file", tmp, rerr))
 			}
 		}
 	}()
@@ -120,11 +120,11 @@ func createLockedTemp(dir string) (*os.File, error) {
 			return nil, sysErr("create temp file in", dir, err)
 		}
 		if err := flockRetry(f, unix.LOCK_EX); err != nil {
-			return nil, errors.Join(sysErr("lock", f.Name(), err), closeRemove(f))
+			return nil, also(sysErr("lock", f.Name(), err), closeRemove(f))
 		}
 		same, err := samePath(f)
 		if err != nil {
-			return nil, errors.Join(err, closeRemove(f))
+			return nil, also(err, closeRemove(f))
 		}
 		if same {
 			return f, nil

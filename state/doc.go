@@ -38,7 +38,9 @@
 // Partial loads. LoadAll reports each unreadable or unparsable file with its
 // path and still loads every other object.
 //
-// Errors. Failures are *xmlconf.Error: INVALID_ARG for bad names, kinds or
+// Errors. Failures are *xmlconf.Error (joined with a second one in the rare
+// case that cleaning up after a failure fails too, so use errors.As or
+// xmlconf.CodeOf rather than a type assertion): INVALID_ARG for bad names, kinds or
 // sizes; NO_DOMAIN / NO_NETWORK / NO_STORAGE_POOL for a missing object
 // (errors.Is(err, fs.ErrNotExist) also holds); SYSTEM_ERROR naming the path
 // for host failures (permissions, ENOSPC, EROFS), with the errno reachable

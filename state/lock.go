@@ -65,7 +65,7 @@ func (s *Store) lock(ctx context.Context, key, path string, removeOnUnlock bool)
 				}
 			}
 			if err := f.Close(); err != nil {
-				uerr = errors.Join(uerr, sysErr("unlock", path, err))
+				uerr = also(uerr, sysErr("unlock", path, err))
 			}
 			s.sems.release(key)
 		})
@@ -83,14 +83,14 @@ func lockFile(ctx context.Context, path string, verify bool) (*os.File, error) {
 			return nil, sysErr("open lock file", path, err)
 		}
 		if err := pollFlock(ctx, f, unix.LOCK_EX); err != nil {
-			return nil, errors.Join(err, closeErr(f))
+			return nil, also(err, closeErr(f))
 		}
 		if !verify {
 			return f, nil
 		}
 		same, err := samePath(f)
 		if err != nil {
-			return nil, errors.Join(err, closeErr(f))
+			return nil, also(err, closeErr(f))
 		}
 		if same {
 			return f, nil

@@ -34,31 +34,41 @@ func (s *Store) LoadConfig(ctx context.Context, k Kind, name string) ([]byte, er
 
 // DeleteConfig removes the named object's config and its autostart link.
 // A missing config is the kind's not-found error (a dangling autostart link
-// is removed all the same).
+// is removed all the same). The link is removed first: when removing the
+// config then fails, autostart is off but the config stays.
 func (s *Store) DeleteConfig(ctx context.Context, k Kind, name string) error {
 	if err := check(ctx, k, name); err != nil {
 		return err
 	}
-	// The link goes first, so a crash never leaves a link to nothing; and
-	// again after the config, to catch a SetAutostart that checked the
-	// config just before it was removed.
-	if err := s.removeAutostart(k, name); err != nil {
+	// The link goes first, so a crash never leaves a link to nothing (which
+	// a later define of the same name would inherit); and again after the
+	// config, to catch a SetAutostart that checked the config just before
+	// it was removed.
+	linkGone, err := removeLink(s.autostartPath(k, name))
+	if err != nil {
 		return err
 	}
 	path := s.configPath(k, name)
+	what := fmt.Sprintf("delete %s config %s", k.noun(), path)
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return notFoundErr(k, name, "", err)
+			err = notFoundErr(k, name, "", err)
+		} else {
+			err = sysErr("remove config", path, err)
 		}
-		return sysErr("remove config", path, err)
+		if linkGone {
+			// The autostart link is gone even though the config stays.
+			return also(err, s.bump(k, what))
+		}
+		return err
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		return err
+		return also(err, s.bump(k, what))
 	}
 	if err := s.removeAutostart(k, name); err != nil {
-		return err
+		return also(err, s.bump(k, what))
 	}
-	return s.bump(k, fmt.Sprintf("delete %s config %s", k.noun(), path))
+	return s.bump(k, what)
 }
 
 // ListConfigs returns the names of all persistent objects of a kind, sorted.

@@ -358,3 +358,16 @@ func notFoundErr(k Kind, name, what string, cause error) *xmlconf.Error {
 	e.Err = cause
 	return e
 }
+
+// also returns primary with secondary (a failure while cleaning up after
+// it) attached; when there is no secondary, primary itself, so that callers
+// still get a bare *xmlconf.Error.
+func also(primary, secondary error) error {
+	switch {
+	case secondary == nil:
+		return primary
+	case primary == nil:
+		return secondary
+	}
+	return errors.Join(primary, secondary)
+}
