@@ -95,7 +95,9 @@ func TestOptionalPresenceAcceptsAnyNonZeroWord(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	word := func(v uint32) string { return hex.EncodeToString([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}) }
+	word := func(v uint32) string {
+		return hex.EncodeToString([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
 	tests := []struct {
 		name   string
 		hex    string
