@@ -133,7 +133,7 @@ const (
 	FromDomain   ErrorDomain = 20
 	FromNodedev  ErrorDomain = 22
 	FromSecurity ErrorDomain = 24
-	FromConf     ErrorDomain = 15
+	FromConf     ErrorDomain = 9
 )
 
 // Error is the one error type of govirt: a libvirt error code, the libvirt
