@@ -66,3 +66,43 @@ const (
 	IRQPCIBase = 16
 	IRQPCINum  = 4
 )
+
+// Low memory as the boot loader lays it out (x86 boot protocol conventions;
+// all of it is below 1 MiB and rewritten at every boot).
+const (
+	// BootGDTAddr holds the flat GDT of the 64-bit entry (selectors 0x10
+	// code, 0x18 data, 0x20 TSS) and BootIDTAddr an empty IDT.
+	BootGDTAddr = 0x500
+	BootIDTAddr = 0x580
+	// BootStackTop is the initial stack pointer of the boot vCPU (the
+	// stack grows down towards 0x1000).
+	BootStackTop = 0x7000
+	// BootParamsAddr is Linux's zero page (struct boot_params, 4 KiB).
+	BootParamsAddr = 0x7000
+	// BootPageTablesAddr is the identity map of the first 4 GiB: PML4,
+	// PDPT and four page directories of 2 MiB pages (six pages, to 0xEFFF).
+	BootPageTablesAddr = 0x9000
+	// BootCmdlineAddr and BootCmdlineMax bound the kernel command line.
+	BootCmdlineAddr = 0x20000
+	BootCmdlineMax  = 0x10000
+	// EBDAAddr is the extended BIOS data area: the MP floating pointer. It
+	// is reserved in the e820 map up to LowMemEnd.
+	EBDAAddr  = 0x9FC00
+	LowMemEnd = 0xA0000
+	// BIOSAreaStart..BIOSAreaEnd is reserved in the e820 map: the ACPI
+	// tables from ACPITablesAddr (RSDP first, as the RSDP must lie in
+	// 0xE0000-0xFFFFF) and the MP configuration table from MPTableAddr.
+	BIOSAreaStart  = 0xE0000
+	ACPITablesAddr = 0xE0000
+	ACPITablesEnd  = 0xF0000
+	MPTableAddr    = 0xF0000
+	BIOSAreaEnd    = 0x100000
+	// KernelLoadAddr is where a bzImage's protected-mode code goes.
+	KernelLoadAddr = 0x100000
+
+	// KVMIdentityMapAddr and KVMTSSAddr (three pages) are scratch pages
+	// KVM needs for real-mode emulation on Intel hosts; they sit below the
+	// top of the 32-bit space, clear of RAM and the APICs.
+	KVMIdentityMapAddr = 0xFFFBC000
+	KVMTSSAddr         = 0xFFFBD000
+)
