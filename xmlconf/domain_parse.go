@@ -119,8 +119,13 @@ func parseVCPU(e *etree.Element, v *VCPU) error {
 	if err != nil {
 		return err
 	}
-	v.Count, err = textInt(e)
-	return err
+	if v.Count, err = textInt(e); err != nil {
+		return err
+	}
+	if v.Count < 1 || v.Count > MaxVCPUs {
+		return badValuef("vcpu", "", textOf(e), "vcpu count must be 1..%d", MaxVCPUs)
+	}
+	return nil
 }
 
 func parseCPUTune(e *etree.Element) (*CPUTune, error) {

@@ -109,6 +109,7 @@ func objectElem(e *etree.Element, resolve resolver) (*etree.Element, error) {
 
 func parseNodeElem(root *etree.Element, resolve resolver) (*Node, error) {
 	n := &Node{}
+	n.ExtraAttrs = keepAll(root, nil)
 	var seen once
 	err := children(root, func(c *etree.Element) error {
 		if c.Space != "" {
@@ -359,6 +360,11 @@ func (n *Node) validate(checkRawXML bool) error {
 		}
 	}
 	if checkRawXML {
+		for _, a := range n.ExtraAttrs {
+			if !validName(a.Name) {
+				return xmlErr(nil, "invalid attribute name '%s' in <node>", a.Name)
+			}
+		}
 		return checkRaws(n.Extra, "node")
 	}
 	return nil
@@ -371,6 +377,7 @@ func (n *Node) Marshal() ([]byte, error) {
 	}
 	w := writer{buf: make([]byte, 0, 8192)}
 	w.start("node")
+	w.extraAttrs(n.ExtraAttrs)
 	w.start("cpu")
 	w.leaf("mhz", itoa(n.CPU.MHz))
 	w.leaf("model", n.CPU.Model)

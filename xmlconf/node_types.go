@@ -10,6 +10,8 @@ type Node struct {
 	Domains   []*Domain
 	Networks  []*Network
 	Pools     []NodePool
+	// ExtraAttrs are the attributes of <node> (namespace declarations).
+	ExtraAttrs []Attr
 	// Extra are other top-level elements (interface, device, ...), kept.
 	Extra []RawElement
 }

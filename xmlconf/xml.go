@@ -162,7 +162,7 @@ func textOf(e *etree.Element) string {
 }
 
 // isEmpty reports whether e has no attributes, no child elements and no
-// text.
+// text other than white space.
 func isEmpty(e *etree.Element) bool {
 	if len(e.Attr) > 0 {
 		return false
@@ -172,7 +172,7 @@ func isEmpty(e *etree.Element) bool {
 		case *etree.Element:
 			return false
 		case *etree.CharData:
-			if t.Data != "" {
+			if !t.IsWhitespace() {
 				return false
 			}
 		}
