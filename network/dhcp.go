@@ -46,7 +46,7 @@ type dhcpServer struct {
 	offers       map[string]offer
 	// offeredTo maps an offered address to the client it was offered to.
 	offeredTo map[netip.Addr]string
-	declined     map[netip.Addr]time.Time
+	declined  map[netip.Addr]time.Time
 	// next is where the search for a free address continues, so that
 	// allocating many addresses is not quadratic.
 	next netip.Addr
@@ -362,7 +362,9 @@ func rangeSize(r dhcpRange) uint64 {
 	return uint64(be32(b)) - uint64(be32(a)) + 1
 }
 
-func be32(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // pruneOffers forgets offers that timed out, so the map stays bounded by
 // the clients active in the last offerHold.
