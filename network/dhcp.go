@@ -205,6 +205,10 @@ func (s *dhcpServer) request(req *dhcpv4.DHCPv4, mac string) (*dhcpv4.DHCPv4, *n
 	}
 	lease := s.leaseSecs(mac, want, req)
 	l := storedLease{MAC: mac, IP: want, Hostname: s.hostname(req, mac)}
+	if prev, ok := s.store.lookup(mac); ok && l.Hostname == "" && prev.IP == want && sanitizeHostname(req.HostName()) == "" {
+		// A renewing client that sends no name keeps the one it had.
+		l.Hostname = prev.Hostname
+	}
 	if id := req.GetOneOption(dhcpv4.OptionClientIdentifier); len(id) > 0 {
 		l.ClientID = colonHex(id)
 	}
