@@ -81,6 +81,19 @@ func (d *Domain) validate(checkRawXML bool) error {
 			}
 		}
 	}
+	for _, r := range []struct {
+		r    *RawElement
+		name string
+	}{{d.Metadata, "metadata"}, {d.Resource, "resource"}, {d.PM, "pm"}} {
+		if err := checkRawName(r.r, "domain", r.name); err != nil {
+			return err
+		}
+	}
+	for i := range d.SecLabels {
+		if err := checkRawName(&d.SecLabels[i], "domain", "seclabel"); err != nil {
+			return err
+		}
+	}
 	if !checkRawXML {
 		return nil
 	}

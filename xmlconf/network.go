@@ -533,6 +533,9 @@ func (n *Network) validate(checkRawXML bool) error {
 	if err := n.validateIPs(); err != nil {
 		return err
 	}
+	if err := checkRawName(n.Metadata, "network", "metadata"); err != nil {
+		return err
+	}
 	if !checkRawXML {
 		return nil
 	}

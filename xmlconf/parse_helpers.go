@@ -240,6 +240,18 @@ func checkRaw(r RawElement, where, name string) error {
 	return nil
 }
 
+// checkRawName checks the tag of an optional unmodelled element that stands
+// for a specific element (cheap: no parse).
+func checkRawName(r *RawElement, where, name string) error {
+	if r == nil {
+		return nil
+	}
+	if got := r.Name(); got != name {
+		return xmlErr(nil, "unmodelled element <%s> in <%s> must be <%s>", got, where, name)
+	}
+	return nil
+}
+
 func checkRaws(list []RawElement, where string) error {
 	for _, r := range list {
 		if err := checkRaw(r, where, ""); err != nil {

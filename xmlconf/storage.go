@@ -400,6 +400,12 @@ func (p *StoragePool) validate(checkRawXML bool) error {
 
 // validate checks a pool source on its own.
 func (s *PoolSource) validate() error {
+	if err := checkRawName(s.Adapter, "source", "adapter"); err != nil {
+		return err
+	}
+	if err := checkRawName(s.Auth, "source", "auth"); err != nil {
+		return err
+	}
 	for _, h := range s.Hosts {
 		if h.Name == "" {
 			return xmlErr(nil, "missing name attribute of <host> in <source>")
@@ -763,6 +769,12 @@ func (v *StorageVolume) validate(checkRawXML bool) error {
 		return err
 	}
 	if err := v.Target.Permissions.validate(); err != nil {
+		return err
+	}
+	if err := checkRawName(v.Source, "volume", "source"); err != nil {
+		return err
+	}
+	if err := checkRawName(v.BackingStore, "volume", "backingStore"); err != nil {
 		return err
 	}
 	if !checkRawXML {
