@@ -33,7 +33,7 @@ func ParseCapabilities(data []byte) (*Capabilities, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -320,10 +320,16 @@ func parseCapsMachine(e *etree.Element) (CapsMachine, error) {
 	return m, nil
 }
 
-// Validate checks c as Parse and Marshal do.
-func (c *Capabilities) Validate() error { return c.validate(true) }
+// Validate checks c as Parse and Marshal do, including that every
+// unmodelled element and attribute can be formatted.
+func (c *Capabilities) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return checkFormat(c.write)
+}
 
-func (c *Capabilities) validate(checkRawXML bool) error {
+func (c *Capabilities) validate() error {
 	h := &c.Host
 	if h.CPU.Arch == "" {
 		return xmlErr(nil, "missing <arch> in <host><cpu> of <capabilities>")
@@ -364,28 +370,26 @@ func (c *Capabilities) validate(checkRawXML bool) error {
 			}
 		}
 	}
-	if checkRawXML {
-		if err := h.Unmodelled.check("host"); err != nil {
-			return err
-		}
-		return h.CPU.Unmodelled.check("cpu")
-	}
 	return nil
 }
 
 // Marshal validates c and formats it as a <capabilities> document.
 func (c *Capabilities) Marshal() ([]byte, error) {
-	if err := c.validate(false); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 4096)}
+	c.write(&w)
+	return w.finish()
+}
+
+func (c *Capabilities) write(w *writer) {
 	w.start("capabilities")
-	c.Host.write(&w)
+	c.Host.write(w)
 	for i := range c.Guests {
-		c.Guests[i].write(&w)
+		c.Guests[i].write(w)
 	}
 	w.end()
-	return w.finish()
 }
 
 func (h *CapsHost) write(w *writer) {

@@ -28,16 +28,21 @@ func ParseDevice(data []byte) (*Device, error) {
 	default:
 		dev.Other = ptr(rawOf(root))
 	}
-	if err := dev.validate(false); err != nil {
+	if err := dev.validate(); err != nil {
 		return nil, err
 	}
 	return dev, nil
 }
 
 // Validate checks that exactly one field of d is set and that it is valid.
-func (d *Device) Validate() error { return d.validate(true) }
+func (d *Device) Validate() error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	return checkFormat(d.write)
+}
 
-func (d *Device) validate(checkRawXML bool) error {
+func (d *Device) validate() error {
 	n := 0
 	for _, set := range []bool{d.Disk != nil, d.Interface != nil, d.Other != nil} {
 		if set {
@@ -66,17 +71,21 @@ func (d *Device) validate(checkRawXML bool) error {
 
 // Marshal validates d and formats its one device element.
 func (d *Device) Marshal() ([]byte, error) {
-	if err := d.validate(false); err != nil {
+	if err := d.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 512)}
+	d.write(&w)
+	return w.finish()
+}
+
+func (d *Device) write(w *writer) {
 	switch {
 	case d.Disk != nil:
-		d.Disk.write(&w)
+		d.Disk.write(w)
 	case d.Interface != nil:
-		d.Interface.write(&w)
+		d.Interface.write(w)
 	default:
 		w.raw(*d.Other)
 	}
-	return w.finish()
 }

@@ -17,7 +17,7 @@ func ParseDomain(data []byte) (*Domain, error) {
 		return nil, err
 	}
 	d.Normalize()
-	if err := d.validate(false); err != nil {
+	if err := d.validate(); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -25,7 +25,7 @@ func ParseDomain(data []byte) (*Domain, error) {
 
 // Marshal validates d and formats it as a <domain> document.
 func (d *Domain) Marshal() ([]byte, error) {
-	if err := d.validate(false); err != nil {
+	if err := d.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 4096)}
@@ -243,15 +243,14 @@ func (t *CPUTopology) write(w *writer) {
 		return
 	}
 	w.start("topology")
-	w.attr("sockets", itoa(t.Sockets))
-	if t.Dies > 0 {
-		w.attr("dies", itoa(t.Dies))
+	for _, a := range []struct {
+		name string
+		n    int
+	}{{"sockets", t.Sockets}, {"dies", t.Dies}, {"clusters", t.Clusters}, {"cores", t.Cores}, {"threads", t.Threads}} {
+		if a.n > 0 {
+			w.attr(a.name, itoa(a.n))
+		}
 	}
-	if t.Clusters > 0 {
-		w.attr("clusters", itoa(t.Clusters))
-	}
-	w.attr("cores", itoa(t.Cores))
-	w.attr("threads", itoa(t.Threads))
 	w.end()
 }
 

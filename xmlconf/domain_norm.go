@@ -127,24 +127,38 @@ func (n *Interface) normalize() {
 // normalizeControllers gives controllers without an index the lowest index
 // unused by controllers of the same type.
 func (dv *Devices) normalizeControllers() {
+	var used map[string]map[int]bool
 	for i := range dv.Controllers {
 		c := &dv.Controllers[i]
 		if c.Index >= 0 {
 			continue
 		}
-		idx := 0
-		for used := true; used; {
-			used = false
-			for j := range dv.Controllers {
-				if dv.Controllers[j].Type == c.Type && dv.Controllers[j].Index == idx {
-					used = true
-					idx++
-					break
+		if used == nil {
+			used = make(map[string]map[int]bool)
+			for _, o := range dv.Controllers {
+				if o.Index >= 0 {
+					if used[o.Type] == nil {
+						used[o.Type] = make(map[int]bool)
+					}
+					used[o.Type][o.Index] = true
 				}
 			}
 		}
-		c.Index = idx
+		if used[c.Type] == nil {
+			used[c.Type] = make(map[int]bool)
+		}
+		c.Index = lowestFree(used[c.Type])
+		used[c.Type][c.Index] = true
 	}
+}
+
+// lowestFree returns the smallest non-negative int not in used.
+func lowestFree(used map[int]bool) int {
+	n := 0
+	for used[n] {
+		n++
+	}
+	return n
 }
 
 // normalizeChars fills serial/console defaults as libvirt does: pty type,
@@ -159,22 +173,23 @@ func (dv *Devices) normalizeChars(osType string) {
 			}
 		}
 	}
+	var ports map[int]bool
 	for i := range dv.Serials {
 		s := &dv.Serials[i]
-		if s.Target.Port == nil {
-			port := 0
-			for used := true; used; {
-				used = false
-				for j := range dv.Serials {
-					if p := dv.Serials[j].Target.Port; p != nil && *p == port {
-						used = true
-						port++
-						break
-					}
+		if s.Target.Port != nil {
+			continue
+		}
+		if ports == nil {
+			ports = make(map[int]bool, len(dv.Serials))
+			for _, o := range dv.Serials {
+				if o.Target.Port != nil {
+					ports[*o.Target.Port] = true
 				}
 			}
-			s.Target.Port = &port
 		}
+		port := lowestFree(ports)
+		ports[port] = true
+		s.Target.Port = &port
 	}
 	if osType != "hvm" {
 		return

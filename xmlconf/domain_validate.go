@@ -11,12 +11,18 @@ var domainTypes = []string{"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", 
 
 var lifecycleActions = []string{"destroy", "restart", "preserve", "rename-restart"}
 
-// Validate checks d as Parse and Marshal do, including unmodelled elements.
-func (d *Domain) Validate() error { return d.validate(true) }
+// Validate checks d as Parse and Marshal do, including that every
+// unmodelled element and attribute can be formatted.
+func (d *Domain) Validate() error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	return checkFormat(d.write)
+}
 
-// validate checks d; checkRawXML also parses every RawElement (the parse
-// path builds them itself and skips that).
-func (d *Domain) validate(checkRawXML bool) error {
+// validate checks d's values. It does not parse unmodelled elements: the
+// parser builds them itself, and the formatter checks them as it writes.
+func (d *Domain) validate() error {
 	switch {
 	case d.Type == "":
 		return xmlErr(nil, "missing type attribute of <domain>")
@@ -66,7 +72,7 @@ func (d *Domain) validate(checkRawXML bool) error {
 	if err := checkEnum("on_crash", "", d.OnCrash, append(lifecycleActions, "coredump-destroy", "coredump-restart")...); err != nil {
 		return err
 	}
-	if err := d.Devices.validate(checkRawXML); err != nil {
+	if err := d.Devices.validate(); err != nil {
 		return err
 	}
 	if d.OS.BootDevs != nil {
@@ -94,10 +100,7 @@ func (d *Domain) validate(checkRawXML bool) error {
 			return err
 		}
 	}
-	if !checkRawXML {
-		return nil
-	}
-	return d.validateRaw()
+	return nil
 }
 
 func (d *Domain) validateMemory() error {
@@ -254,6 +257,9 @@ func (d *Domain) validateCPU() error {
 				return badValuef("topology", v.name, strconv.Itoa(v.n), "must be greater than 0")
 			}
 		}
+		if t.Sockets > MaxVCPUs || t.Dies > MaxVCPUs || t.Clusters > MaxVCPUs || t.Cores > MaxVCPUs || t.Threads > MaxVCPUs {
+			return xmlErr(nil, "invalid <topology>: a count is above %d", MaxVCPUs)
+		}
 		if t.Clusters < 0 {
 			return badValuef("topology", "clusters", strconv.Itoa(t.Clusters), "must not be negative")
 		}
@@ -275,7 +281,7 @@ func (d *Domain) validateCPU() error {
 }
 
 // validate checks the devices.
-func (dv *Devices) validate(checkRawXML bool) error {
+func (dv *Devices) validate() error {
 	if _, err := cleanPath("emulator", "", dv.Emulator); err != nil {
 		return err
 	}
@@ -291,6 +297,9 @@ func (dv *Devices) validate(checkRawXML bool) error {
 		}
 		targets[disk.Target.Dev] = true
 		if disk.BootOrder > 0 {
+			if boots[disk.BootOrder] != "" {
+				return badValuef("boot", "order", strconv.Itoa(disk.BootOrder), "boot order used by more than one device")
+			}
 			boots[disk.BootOrder] = "disk"
 		}
 	}
@@ -605,40 +614,4 @@ func validIfName(s string) bool {
 		}
 	}
 	return true
-}
-
-// validateRaw checks every unmodelled element of d.
-func (d *Domain) validateRaw() error {
-	for _, a := range d.ExtraAttrs {
-		if !validName(a.Name) {
-			return xmlErr(nil, "invalid attribute name '%s' in <domain>", a.Name)
-		}
-	}
-	for _, r := range []struct {
-		r    *RawElement
-		name string
-	}{{d.Metadata, "metadata"}, {d.Resource, "resource"}, {d.PM, "pm"}} {
-		if r.r != nil {
-			if err := checkRaw(*r.r, "domain", r.name); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range d.SecLabels {
-		if err := checkRaw(s, "domain", "seclabel"); err != nil {
-			return err
-		}
-	}
-	if err := checkRaws(d.Extra, "domain"); err != nil {
-		return err
-	}
-	if err := checkRaws(d.Features.Other, "features"); err != nil {
-		return err
-	}
-	if err := checkRaws(d.Devices.Other, "devices"); err != nil {
-		return err
-	}
-	// Unmodelled parts of modelled elements are checked when formatted:
-	// the writer parses every RawElement it writes.
-	return nil
 }

@@ -19,7 +19,7 @@ func ParseNetwork(data []byte) (*Network, error) {
 		return nil, err
 	}
 	n.Normalize()
-	if err := n.validate(false); err != nil {
+	if err := n.validate(); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -27,7 +27,7 @@ func ParseNetwork(data []byte) (*Network, error) {
 
 // Marshal validates n and formats it as a <network> document.
 func (n *Network) Marshal() ([]byte, error) {
-	if err := n.validate(false); err != nil {
+	if err := n.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 1024)}
@@ -35,8 +35,14 @@ func (n *Network) Marshal() ([]byte, error) {
 	return w.finish()
 }
 
-// Validate checks n as Parse and Marshal do.
-func (n *Network) Validate() error { return n.validate(true) }
+// Validate checks n as Parse and Marshal do, including that every
+// unmodelled element and attribute can be formatted.
+func (n *Network) Validate() error {
+	if err := n.validate(); err != nil {
+		return err
+	}
+	return checkFormat(n.write)
+}
 
 // bridgeCreated reports whether govirt creates the network's bridge itself
 // (NAT, routed, open and isolated networks).
@@ -455,7 +461,7 @@ func parseDHCP(e *etree.Element) (*DHCP, error) {
 
 var forwardModes = []string{"nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"}
 
-func (n *Network) validate(checkRawXML bool) error {
+func (n *Network) validate() error {
 	if err := checkName("network", n.Name); err != nil {
 		return err
 	}
@@ -536,20 +542,7 @@ func (n *Network) validate(checkRawXML bool) error {
 	if err := checkRawName(n.Metadata, "network", "metadata"); err != nil {
 		return err
 	}
-	if !checkRawXML {
-		return nil
-	}
-	for _, a := range n.ExtraAttrs {
-		if !validName(a.Name) {
-			return xmlErr(nil, "invalid attribute name '%s' in <network>", a.Name)
-		}
-	}
-	if n.Metadata != nil {
-		if err := checkRaw(*n.Metadata, "network", "metadata"); err != nil {
-			return err
-		}
-	}
-	return checkRaws(n.Extra, "network")
+	return nil
 }
 
 func (nat *ForwardNAT) validate() error {

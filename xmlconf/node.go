@@ -1,6 +1,7 @@
 package xmlconf
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 
@@ -166,7 +167,7 @@ func parseNodeElem(root *etree.Element, resolve resolver) (*Node, error) {
 		return nil, err
 	}
 	n.normalize()
-	if err := n.validate(false); err != nil {
+	if err := n.validate(); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -272,14 +273,29 @@ func (n *Node) normalize() {
 }
 
 // total is the number of host CPUs the topology describes.
+// The product saturates at math.MaxUint64 instead of wrapping.
 func (c *NodeCPU) total() uint64 {
-	return uint64(max(c.Nodes, 0)) * uint64(max(c.Sockets, 0)) * uint64(max(c.Cores, 0)) * uint64(max(c.Threads, 0))
+	t := uint64(1)
+	for _, n := range []int{c.Nodes, c.Sockets, c.Cores, c.Threads} {
+		f := uint64(max(n, 0))
+		if f != 0 && t > math.MaxUint64/f {
+			return math.MaxUint64
+		}
+		t *= f
+	}
+	return t
 }
 
-// Validate checks n and every object in it.
-func (n *Node) Validate() error { return n.validate(true) }
+// Validate checks n and every object in it, including that every
+// unmodelled element and attribute can be formatted.
+func (n *Node) Validate() error {
+	if err := n.validate(); err != nil {
+		return err
+	}
+	return checkFormat(n.write)
+}
 
-func (n *Node) validate(checkRawXML bool) error {
+func (n *Node) validate() error {
 	c := &n.CPU
 	for _, v := range []struct {
 		name string
@@ -301,7 +317,7 @@ func (n *Node) validate(checkRawXML bool) error {
 		if d == nil {
 			return Errorf(ErrInvalidArg, "nil domain in node")
 		}
-		if err := d.validate(checkRawXML); err != nil {
+		if err := d.validate(); err != nil {
 			return err
 		}
 		if names[d.Name] {
@@ -318,7 +334,7 @@ func (n *Node) validate(checkRawXML bool) error {
 		if nw == nil {
 			return Errorf(ErrInvalidArg, "nil network in node")
 		}
-		if err := nw.validate(checkRawXML); err != nil {
+		if err := nw.validate(); err != nil {
 			return err
 		}
 		if names[nw.Name] {
@@ -335,7 +351,7 @@ func (n *Node) validate(checkRawXML bool) error {
 		if p.Pool == nil {
 			return Errorf(ErrInvalidArg, "node pool without a pool")
 		}
-		if err := p.Pool.validate(checkRawXML); err != nil {
+		if err := p.Pool.validate(); err != nil {
 			return err
 		}
 		if names[p.Pool.Name] {
@@ -350,7 +366,7 @@ func (n *Node) validate(checkRawXML bool) error {
 			if v == nil {
 				return Errorf(ErrInvalidArg, "nil volume in pool '%s'", p.Pool.Name)
 			}
-			if err := v.validate(checkRawXML); err != nil {
+			if err := v.validate(); err != nil {
 				return err
 			}
 			if vols[v.Name] {
@@ -359,23 +375,20 @@ func (n *Node) validate(checkRawXML bool) error {
 			vols[v.Name] = true
 		}
 	}
-	if checkRawXML {
-		for _, a := range n.ExtraAttrs {
-			if !validName(a.Name) {
-				return xmlErr(nil, "invalid attribute name '%s' in <node>", a.Name)
-			}
-		}
-		return checkRaws(n.Extra, "node")
-	}
 	return nil
 }
 
 // Marshal validates n and formats it with every object inline.
 func (n *Node) Marshal() ([]byte, error) {
-	if err := n.validate(false); err != nil {
+	if err := n.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 8192)}
+	n.write(&w)
+	return w.finish()
+}
+
+func (n *Node) write(w *writer) {
 	w.start("node")
 	w.extraAttrs(n.ExtraAttrs)
 	w.start("cpu")
@@ -389,19 +402,18 @@ func (n *Node) Marshal() ([]byte, error) {
 	w.end()
 	w.memory("memory", n.MemoryKiB)
 	for _, d := range n.Domains {
-		d.write(&w)
+		d.write(w)
 	}
 	for _, nw := range n.Networks {
-		nw.write(&w)
+		nw.write(w)
 	}
 	for _, p := range n.Pools {
-		p.Pool.writeWith(&w, func() {
+		p.Pool.writeWith(w, func() {
 			for _, v := range p.Volumes {
-				v.write(&w)
+				v.write(w)
 			}
 		})
 	}
 	w.raws(n.Extra)
 	w.end()
-	return w.finish()
 }

@@ -228,16 +228,13 @@ func checkEnum(elem, attr, v string, set ...string) error {
 	return badValuef(elem, attr, v, "expected one of %s", strings.Join(set, ", "))
 }
 
-// checkRaw validates an unmodelled element, optionally requiring its name.
-func checkRaw(r RawElement, where, name string) error {
-	e, err := parseRaw(r.XML)
-	if err != nil {
-		return xmlErr(err, "bad unmodelled element in <%s>", where)
-	}
-	if name != "" && e.FullTag() != name {
-		return xmlErr(nil, "unmodelled element <%s> in <%s> must be <%s>", e.FullTag(), where, name)
-	}
-	return nil
+// checkFormat runs a formatter into a scratch buffer and returns the first
+// problem it met (a raw element that does not parse, a bad attribute name,
+// a character XML cannot carry).
+func checkFormat(write func(*writer)) error {
+	w := writer{buf: make([]byte, 0, 1024)}
+	write(&w)
+	return w.err
 }
 
 // checkRawName checks the tag of an optional unmodelled element that stands
@@ -252,26 +249,7 @@ func checkRawName(r *RawElement, where, name string) error {
 	return nil
 }
 
-func checkRaws(list []RawElement, where string) error {
-	for _, r := range list {
-		if err := checkRaw(r, where, ""); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkUnmodelled validates unmodelled attributes and elements of where.
-func (u *Unmodelled) check(where string) error {
-	for _, a := range u.ExtraAttrs {
-		if !validName(a.Name) {
-			return xmlErr(nil, "invalid attribute name '%s' in <%s>", a.Name, where)
-		}
-	}
-	return checkRaws(u.ExtraElems, where)
-}
-
-// attrsTo keeps all attributes of e as unmodelled attributes of u.
+// keepAttrs keeps all attributes of e as unmodelled attributes of u.
 func (u *Unmodelled) keepAttrs(e *etree.Element) {
 	u.ExtraAttrs = keepAll(e, u.ExtraAttrs)
 }

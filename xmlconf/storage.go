@@ -33,7 +33,7 @@ func ParseStoragePool(data []byte) (*StoragePool, error) {
 		return nil, err
 	}
 	p.Normalize()
-	if err := p.validate(false); err != nil {
+	if err := p.validate(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -41,7 +41,7 @@ func ParseStoragePool(data []byte) (*StoragePool, error) {
 
 // Marshal validates p and formats it as a <pool> document.
 func (p *StoragePool) Marshal() ([]byte, error) {
-	if err := p.validate(false); err != nil {
+	if err := p.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 1024)}
@@ -49,8 +49,14 @@ func (p *StoragePool) Marshal() ([]byte, error) {
 	return w.finish()
 }
 
-// Validate checks p as Parse and Marshal do.
-func (p *StoragePool) Validate() error { return p.validate(true) }
+// Validate checks p as Parse and Marshal do, including that every
+// unmodelled element and attribute can be formatted.
+func (p *StoragePool) Validate() error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	return checkFormat(p.write)
+}
 
 // Normalize fills in what libvirt fills in for a pool: a uuid, the source
 // name (the pool name) for pools named after a volume group or remote pool,
@@ -312,7 +318,7 @@ func (p *Permissions) write(w *writer) {
 	w.end()
 }
 
-func (p *StoragePool) validate(checkRawXML bool) error {
+func (p *StoragePool) validate() error {
 	if p.Type == "" {
 		return xmlErr(nil, "missing type attribute of <pool>")
 	}
@@ -384,18 +390,7 @@ func (p *StoragePool) validate(checkRawXML bool) error {
 			return err
 		}
 	}
-	if !checkRawXML {
-		return nil
-	}
-	for _, a := range p.ExtraAttrs {
-		if !validName(a.Name) {
-			return xmlErr(nil, "invalid attribute name '%s' in <pool>", a.Name)
-		}
-	}
-	if err := s.checkRaw(); err != nil {
-		return err
-	}
-	return checkRaws(p.Extra, "pool")
+	return nil
 }
 
 // validate checks a pool source on its own.
@@ -423,20 +418,6 @@ func (s *PoolSource) validate() error {
 		}
 	}
 	return nil
-}
-
-func (s *PoolSource) checkRaw() error {
-	if s.Adapter != nil {
-		if err := checkRaw(*s.Adapter, "source", "adapter"); err != nil {
-			return err
-		}
-	}
-	if s.Auth != nil {
-		if err := checkRaw(*s.Auth, "source", "auth"); err != nil {
-			return err
-		}
-	}
-	return s.Unmodelled.check("source")
 }
 
 // write formats the source; an empty one is omitted.
@@ -531,12 +512,13 @@ func ParsePoolSource(data []byte) (*PoolSource, error) {
 	return s, nil
 }
 
-// Validate checks s.
+// Validate checks s, including that every unmodelled element and
+// attribute can be formatted.
 func (s *PoolSource) Validate() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	return s.checkRaw()
+	return checkFormat(s.write)
 }
 
 // Marshal validates s and formats it as a <source> document (an empty
@@ -574,24 +556,25 @@ func ParsePoolSourceList(data []byte) (*PoolSourceList, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := l.validate(false); err != nil {
+	if err := l.validate(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// Validate checks every source of l.
-func (l *PoolSourceList) Validate() error { return l.validate(true) }
+// Validate checks every source of l, including that every unmodelled
+// element and attribute can be formatted.
+func (l *PoolSourceList) Validate() error {
+	if err := l.validate(); err != nil {
+		return err
+	}
+	return checkFormat(l.write)
+}
 
-func (l *PoolSourceList) validate(checkRawXML bool) error {
+func (l *PoolSourceList) validate() error {
 	for i := range l.Sources {
 		if err := l.Sources[i].validate(); err != nil {
 			return err
-		}
-		if checkRawXML {
-			if err := l.Sources[i].checkRaw(); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -600,20 +583,24 @@ func (l *PoolSourceList) validate(checkRawXML bool) error {
 // Marshal validates l and formats it as a <sources> document. Every source
 // is written, an empty one as <source/>, so the count survives.
 func (l *PoolSourceList) Marshal() ([]byte, error) {
-	if err := l.validate(false); err != nil {
+	if err := l.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 256)}
+	l.write(&w)
+	return w.finish()
+}
+
+func (l *PoolSourceList) write(w *writer) {
 	w.start("sources")
 	for i := range l.Sources {
 		mark := len(w.buf)
-		l.Sources[i].write(&w)
+		l.Sources[i].write(w)
 		if len(w.buf) == mark {
 			w.empty("source")
 		}
 	}
 	w.end()
-	return w.finish()
 }
 
 // volTypes are the volume types libvirt knows.
@@ -629,7 +616,7 @@ func ParseStorageVolume(data []byte) (*StorageVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := v.validate(false); err != nil {
+	if err := v.validate(); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -637,7 +624,7 @@ func ParseStorageVolume(data []byte) (*StorageVolume, error) {
 
 // Marshal validates v and formats it as a <volume> document.
 func (v *StorageVolume) Marshal() ([]byte, error) {
-	if err := v.validate(false); err != nil {
+	if err := v.validate(); err != nil {
 		return nil, err
 	}
 	w := writer{buf: make([]byte, 0, 512)}
@@ -645,9 +632,15 @@ func (v *StorageVolume) Marshal() ([]byte, error) {
 	return w.finish()
 }
 
-// Validate checks v as Parse and Marshal do. Allocation is not compared
-// with Capacity (the storage layer does that).
-func (v *StorageVolume) Validate() error { return v.validate(true) }
+// Validate checks v as Parse and Marshal do, including that every
+// unmodelled element and attribute can be formatted. Allocation is not
+// compared with Capacity (the storage layer does that).
+func (v *StorageVolume) Validate() error {
+	if err := v.validate(); err != nil {
+		return err
+	}
+	return checkFormat(v.write)
+}
 
 func parseVolumeElem(e *etree.Element) (*StorageVolume, error) {
 	v := &StorageVolume{}
@@ -755,7 +748,7 @@ func parseVolTarget(e *etree.Element, t *VolTarget) error {
 	})
 }
 
-func (v *StorageVolume) validate(checkRawXML bool) error {
+func (v *StorageVolume) validate() error {
 	if err := checkEnum("volume", "type", v.Type, volTypes...); err != nil {
 		return err
 	}
@@ -777,28 +770,7 @@ func (v *StorageVolume) validate(checkRawXML bool) error {
 	if err := checkRawName(v.BackingStore, "volume", "backingStore"); err != nil {
 		return err
 	}
-	if !checkRawXML {
-		return nil
-	}
-	for _, a := range v.ExtraAttrs {
-		if !validName(a.Name) {
-			return xmlErr(nil, "invalid attribute name '%s' in <volume>", a.Name)
-		}
-	}
-	for _, r := range []struct {
-		r    *RawElement
-		name string
-	}{{v.Source, "source"}, {v.BackingStore, "backingStore"}} {
-		if r.r != nil {
-			if err := checkRaw(*r.r, "volume", r.name); err != nil {
-				return err
-			}
-		}
-	}
-	if err := v.Target.Unmodelled.check("target"); err != nil {
-		return err
-	}
-	return checkRaws(v.Extra, "volume")
+	return nil
 }
 
 func (v *StorageVolume) write(w *writer) {
