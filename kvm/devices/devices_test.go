@@ -34,7 +34,11 @@ func (r *irqRecorder) level(gsi uint32) bool {
 
 type fakeHandler struct{ reads, writes int }
 
-func (f *fakeHandler) Read(off uint64, data []byte) error  { f.reads++; fill(data, byte(off)); return nil }
+func (f *fakeHandler) Read(off uint64, data []byte) error {
+	f.reads++
+	fill(data, byte(off))
+	return nil
+}
 func (f *fakeHandler) Write(off uint64, data []byte) error { f.writes++; return nil }
 
 func TestBus(t *testing.T) {
