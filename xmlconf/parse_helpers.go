@@ -259,7 +259,7 @@ func (u *Unmodelled) keep(c *etree.Element) {
 	u.ExtraElems = append(u.ExtraElems, rawOf(c))
 }
 
-// write formats u's attributes; call before any child.
+// writeAttrs formats u's attributes; call before any child.
 func (u *Unmodelled) writeAttrs(w *writer) { w.extraAttrs(u.ExtraAttrs) }
 
 // writeElems formats u's elements.
