@@ -27,5 +27,22 @@
 // Failures are *Error values: XML that is not well formed, has the wrong
 // root or holds a bad value is ErrXMLError, with a message that names the
 // element and the reason, e.g. "XML error: invalid value 'abc' for <uuid>:
-// invalid UUID length: 3".
+// invalid UUID length: 3". Where a lower-level check failed (a unit that
+// overflows, a malformed MAC) that error is wrapped, so
+// errors.Is(err, ErrOverflow) also works.
+//
+// Documents built in code: call Normalize (Domain, Network, StoragePool)
+// to get the defaults Parse would fill in (uuid, MACs, ...); Marshal only
+// validates, it never fills anything in. A zero uuid is not formatted.
+//
+// Live and inactive XML: a parsed Domain keeps live-only values (id,
+// aliases, pty paths, tap names); Domain.Inactive drops them as libvirt's
+// inactive formatting does. Domain.AttachDevice and DetachDevice apply
+// libvirt's matching rules to a definition.
+//
+// Unmodelled content: every modelled element embeds Unmodelled (its other
+// attributes and child elements) or, at the top of a document, has
+// ExtraAttrs and Extra. Leaf elements flattened into a string field (for
+// example <model type='virtio'/> as Interface.Model) keep only the
+// attributes they model.
 package xmlconf
