@@ -129,6 +129,7 @@ const (
 	ProcStoragePoolIsPersistent           Procedure = 155 // REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT
 	ProcConnectGetLibVersion              Procedure = 157 // REMOTE_PROC_CONNECT_GET_LIB_VERSION
 	ProcDomainHasManagedSaveImage         Procedure = 183 // REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE
+	ProcDomainSnapshotNum                 Procedure = 187 // REMOTE_PROC_DOMAIN_SNAPSHOT_NUM
 	ProcDomainCreateWithFlags             Procedure = 196 // REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS
 	ProcDomainGetVcpusFlags               Procedure = 200 // REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS
 	ProcDomainGetState                    Procedure = 212 // REMOTE_PROC_DOMAIN_GET_STATE
@@ -389,6 +390,8 @@ func ProcName(p Procedure) string {
 		return "STORAGE_POOL_IS_PERSISTENT"
 	case ProcConnectGetLibVersion:
 		return "CONNECT_GET_LIB_VERSION"
+	case ProcDomainSnapshotNum:
+		return "DOMAIN_SNAPSHOT_NUM"
 	case ProcDomainHasManagedSaveImage:
 		return "DOMAIN_HAS_MANAGED_SAVE_IMAGE"
 	case ProcDomainCreateWithFlags:

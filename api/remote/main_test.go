@@ -1,0 +1,55 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"github.com/govirt/govirt/api/daemon"
+)
+
+// Environment of the daemon process mode of the test binary: tests that
+// need a daemon in a process of its own (virsh, SIGTERM, kill -9) re-run
+// the test binary with these set.
+const (
+	envDaemonSocket  = "GOVIRT_TEST_DAEMON_SOCKET"
+	envDaemonURI     = "GOVIRT_TEST_DAEMON_URI"
+	envDaemonPIDFile = "GOVIRT_TEST_DAEMON_PIDFILE"
+)
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(envDaemonSocket); sock != "" {
+		os.Exit(daemonProcess(sock))
+	}
+	os.Exit(m.Run())
+}
+
+// daemonProcess serves test:///default (or $GOVIRT_TEST_DAEMON_URI) on sock
+// until SIGTERM or SIGINT, as the govirt binary's daemon command does.
+func daemonProcess(sock string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	uri := os.Getenv(envDaemonURI)
+	if uri == "" {
+		uri = "test:///default"
+	}
+	level := slog.LevelInfo
+	if os.Getenv("GOVIRT_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	cfg := daemon.Config{
+		URI:     uri,
+		Socket:  sock,
+		PIDFile: os.Getenv(envDaemonPIDFile),
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if err := daemon.Serve(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "daemon:", err)
+		return 1
+	}
+	return 0
+}
