@@ -130,10 +130,10 @@ func fadt(dsdt, facs uint64) []byte {
 	le.PutUint32(t[64:], layout.PortACPIPM1aCt)
 	le.PutUint32(t[76:], layout.PortACPIPMTmr)
 	le.PutUint32(t[80:], layout.PortACPIGPE0)
-	t[88] = 4 // PM1_EVT_LEN
-	t[89] = 2 // PM1_CNT_LEN
-	t[91] = 4 // PM_TMR_LEN
-	t[92] = 4 // GPE0_BLK_LEN
+	t[88] = 4                  // PM1_EVT_LEN
+	t[89] = 2                  // PM1_CNT_LEN
+	t[91] = 4                  // PM_TMR_LEN
+	t[92] = 4                  // GPE0_BLK_LEN
 	le.PutUint16(t[96:], 101)  // P_LVL2_LAT: C2 unsupported
 	le.PutUint16(t[98:], 1001) // P_LVL3_LAT: C3 unsupported
 	t[108] = 0x32              // CENTURY register of the RTC
@@ -201,7 +201,7 @@ func mcfg() []byte {
 	t = append(t, make([]byte, 8)...)
 	t = binary.LittleEndian.AppendUint64(t, layout.ECAMBase)
 	t = binary.LittleEndian.AppendUint16(t, 0) // segment
-	t = append(t, 0, layout.ECAMBuses-1)        // bus range
+	t = append(t, 0, layout.ECAMBuses-1)       // bus range
 	t = append(t, 0, 0, 0, 0)
 	return finish(t)
 }
