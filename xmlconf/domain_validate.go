@@ -6,10 +6,14 @@ import (
 
 // domainTypes are the hypervisor types libvirt's parser knows. Drivers
 // refuse the ones they do not run with ErrConfigUnsupported.
-var domainTypes = []string{"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test",
-	"vmware", "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz", "ch", "hvf"}
+func domainTypes() []string {
+	return []string{"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test",
+		"vmware", "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz", "ch", "hvf"}
+}
 
-var lifecycleActions = []string{"destroy", "restart", "preserve", "rename-restart"}
+func lifecycleActions() []string {
+	return []string{"destroy", "restart", "preserve", "rename-restart"}
+}
 
 // Validate checks d as Parse and Marshal do, including that every
 // unmodelled element and attribute can be formatted.
@@ -26,7 +30,7 @@ func (d *Domain) validate() error {
 	switch {
 	case d.Type == "":
 		return xmlErr(nil, "missing type attribute of <domain>")
-	case !oneOf(d.Type, domainTypes...):
+	case !oneOf(d.Type, domainTypes()...):
 		return badValuef("domain", "type", d.Type, "unknown hypervisor type")
 	}
 	if err := checkName("domain", d.Name); err != nil {
@@ -63,13 +67,13 @@ func (d *Domain) validate() error {
 			}
 		}
 	}
-	if err := checkEnum("on_poweroff", "", d.OnPoweroff, lifecycleActions...); err != nil {
+	if err := checkEnum("on_poweroff", "", d.OnPoweroff, lifecycleActions()...); err != nil {
 		return err
 	}
-	if err := checkEnum("on_reboot", "", d.OnReboot, lifecycleActions...); err != nil {
+	if err := checkEnum("on_reboot", "", d.OnReboot, lifecycleActions()...); err != nil {
 		return err
 	}
-	if err := checkEnum("on_crash", "", d.OnCrash, append(lifecycleActions, "coredump-destroy", "coredump-restart")...); err != nil {
+	if err := checkEnum("on_crash", "", d.OnCrash, append(lifecycleActions(), "coredump-destroy", "coredump-restart")...); err != nil {
 		return err
 	}
 	if err := d.Devices.validate(); err != nil {
@@ -443,10 +447,12 @@ func (dv *Devices) validate() error {
 	return nil
 }
 
-var diskTypes = []string{"file", "block", "dir", "network", "volume", "nvme", "vhostuser", "vhostvdpa"}
+func diskTypes() []string {
+	return []string{"file", "block", "dir", "network", "volume", "nvme", "vhostuser", "vhostvdpa"}
+}
 
 func (d *Disk) validate() error {
-	if err := checkEnum("disk", "type", d.Type, diskTypes...); err != nil {
+	if err := checkEnum("disk", "type", d.Type, diskTypes()...); err != nil {
 		return err
 	}
 	if d.Type == "" {
@@ -502,14 +508,16 @@ func (d *Disk) validate() error {
 	return d.Address.validate()
 }
 
-var interfaceTypes = []string{"network", "bridge", "ethernet", "user", "direct", "hostdev", "vhostuser",
-	"mcast", "server", "client", "udp", "internal", "vdpa", "null", "vds"}
+func interfaceTypes() []string {
+	return []string{"network", "bridge", "ethernet", "user", "direct", "hostdev", "vhostuser",
+		"mcast", "server", "client", "udp", "internal", "vdpa", "null", "vds"}
+}
 
 func (n *Interface) validate() error {
 	if n.Type == "" {
 		return xmlErr(nil, "missing type attribute of <interface>")
 	}
-	if err := checkEnum("interface", "type", n.Type, interfaceTypes...); err != nil {
+	if err := checkEnum("interface", "type", n.Type, interfaceTypes()...); err != nil {
 		return err
 	}
 	if n.MAC != "" {
@@ -544,14 +552,16 @@ func (n *Interface) validate() error {
 	return n.Address.validate()
 }
 
-var charTypes = []string{"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix",
-	"spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"}
+func charTypes() []string {
+	return []string{"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix",
+		"spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"}
+}
 
 func (c *CharDev) validate(tag string) error {
 	if c.Type == "" {
 		return xmlErr(nil, "missing type attribute of <%s>", tag)
 	}
-	if err := checkEnum(tag, "type", c.Type, charTypes...); err != nil {
+	if err := checkEnum(tag, "type", c.Type, charTypes()...); err != nil {
 		return err
 	}
 	switch c.Type {

@@ -459,7 +459,9 @@ func parseDHCP(e *etree.Element) (*DHCP, error) {
 	return d, err
 }
 
-var forwardModes = []string{"nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"}
+func forwardModes() []string {
+	return []string{"nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"}
+}
 
 func (n *Network) validate() error {
 	if err := checkName("network", n.Name); err != nil {
@@ -469,7 +471,7 @@ func (n *Network) validate() error {
 		return err
 	}
 	if f := n.Forward; f != nil {
-		if err := checkEnum("forward", "mode", f.Mode, forwardModes...); err != nil {
+		if err := checkEnum("forward", "mode", f.Mode, forwardModes()...); err != nil {
 			return err
 		}
 		if f.NAT != nil && f.Mode != "nat" {

@@ -9,17 +9,26 @@ import (
 )
 
 // poolTypes are the pool types libvirt knows.
-var poolTypes = []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "iscsi-direct", "scsi", "mpath",
-	"rbd", "sheepdog", "gluster", "zfs", "vstorage"}
+func poolTypes() []string {
+	return []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "iscsi-direct", "scsi", "mpath",
+		"rbd", "sheepdog", "gluster", "zfs", "vstorage"}
+}
 
-// poolFormats are the source formats of the pool types that have one, the
-// default first.
-var poolFormats = map[string][]string{
-	"fs": {"auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs",
-		"ocfs2", "vmfs"},
-	"netfs":   {"auto", "nfs", "glusterfs", "cifs"},
-	"disk":    {"unknown", "dos", "dvh", "gpt", "mac", "bsd", "pc98", "sun", "lvm2"},
-	"logical": {"lvm2", "unknown"},
+// poolFormats returns the source formats of pool types that have one,
+// the default first.
+func poolFormats(poolType string) ([]string, bool) {
+	switch poolType {
+	case "fs":
+		return []string{"auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs",
+			"ocfs2", "vmfs"}, true
+	case "netfs":
+		return []string{"auto", "nfs", "glusterfs", "cifs"}, true
+	case "disk":
+		return []string{"unknown", "dos", "dvh", "gpt", "mac", "bsd", "pc98", "sun", "lvm2"}, true
+	case "logical":
+		return []string{"lvm2", "unknown"}, true
+	}
+	return nil, false
 }
 
 // ParseStoragePool parses, normalises and validates a <pool> document.
@@ -83,7 +92,7 @@ func (p *StoragePool) Normalize() {
 			p.Target.Path = "/dev/zvol/" + p.Source.Name
 		}
 	}
-	if f, ok := poolFormats[p.Type]; ok && p.Source.Format == "" {
+	if f, ok := poolFormats(p.Type); ok && p.Source.Format == "" {
 		p.Source.Format = f[0]
 	}
 }
@@ -322,7 +331,7 @@ func (p *StoragePool) validate() error {
 	if p.Type == "" {
 		return xmlErr(nil, "missing type attribute of <pool>")
 	}
-	if err := checkEnum("pool", "type", p.Type, poolTypes...); err != nil {
+	if err := checkEnum("pool", "type", p.Type, poolTypes()...); err != nil {
 		return err
 	}
 	if err := checkName("pool", p.Name); err != nil {
@@ -332,7 +341,7 @@ func (p *StoragePool) validate() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	if formats, ok := poolFormats[p.Type]; ok && s.Format != "" && !oneOf(s.Format, formats...) {
+	if formats, ok := poolFormats(p.Type); ok && s.Format != "" && !oneOf(s.Format, formats...) {
 		return badValuef("format", "type", s.Format, "unknown format for a %s pool", p.Type)
 	}
 	missing := func(what string) error {
@@ -604,7 +613,9 @@ func (l *PoolSourceList) write(w *writer) {
 }
 
 // volTypes are the volume types libvirt knows.
-var volTypes = []string{"file", "block", "dir", "network", "netdir", "ploop"}
+func volTypes() []string {
+	return []string{"file", "block", "dir", "network", "netdir", "ploop"}
+}
 
 // ParseStorageVolume parses, normalises and validates a <volume> document.
 func ParseStorageVolume(data []byte) (*StorageVolume, error) {
@@ -749,7 +760,7 @@ func parseVolTarget(e *etree.Element, t *VolTarget) error {
 }
 
 func (v *StorageVolume) validate() error {
-	if err := checkEnum("volume", "type", v.Type, volTypes...); err != nil {
+	if err := checkEnum("volume", "type", v.Type, volTypes()...); err != nil {
 		return err
 	}
 	if err := checkName("volume", v.Name); err != nil {
