@@ -50,3 +50,14 @@ func alignedZeros(n, align int) []byte {
 	}
 	return b[off : off+n : off+n]
 }
+
+// blkpgSizes returns the sizes of the mirrored kernel structs, for the ABI
+// test.
+func blkpgSizes() (partition, arg uintptr) {
+	return unsafe.Sizeof(unix.BlkpgPartition{}), unsafe.Sizeof(unix.BlkpgIoctlArg{})
+}
+
+// isAligned reports whether b starts at a multiple of align.
+func isAligned(b []byte, align int) bool {
+	return len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%uintptr(align) == 0
+}

@@ -138,7 +138,15 @@ func (b *diskBackend) resolve() (disk, error) {
 		return disk{}, errf(xmlconf.ErrOperationFailed, "source device '%s' is a partition, not a whole disk", b.device)
 	}
 	kname := filepath.Base(link)
-	return disk{path: "/dev/" + kname, kname: kname}, nil
+	d := disk{path: "/dev/" + kname, kname: kname}
+	size, err := blockDeviceSize(d.path)
+	if err != nil {
+		return disk{}, err
+	}
+	if size == 0 {
+		return disk{}, errf(xmlconf.ErrOperationFailed, "source device '%s' has no medium (size 0; a detached loop device?)", b.device)
+	}
+	return d, nil
 }
 
 // lock takes the device's flock (polling, so ctx can end the wait) and

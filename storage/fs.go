@@ -96,7 +96,16 @@ func (b *fsBackend) checkDevice() error {
 		return sysErr("access source device", b.device, err)
 	}
 	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFBLK, unix.S_IFREG:
+	case unix.S_IFREG:
+		return nil
+	case unix.S_IFBLK:
+		size, err := blockDeviceSize(b.device)
+		if err != nil {
+			return err
+		}
+		if size == 0 {
+			return errf(xmlconf.ErrOperationFailed, "source device '%s' has no medium (size 0; a detached loop device?)", b.device)
+		}
 		return nil
 	}
 	return errf(xmlconf.ErrOperationFailed, "source device '%s' is neither a block device nor a file", b.device)

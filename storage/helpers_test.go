@@ -101,6 +101,9 @@ func newLoop(t testing.TB, size int64) string {
 // volume groups, kernel partitions) and detaches it, retrying while udev
 // or the kernel still holds it.
 func detachLoop(t testing.TB, dev string) {
+	if _, err := os.Stat("/sys/block/" + filepath.Base(dev) + "/loop/backing_file"); err != nil {
+		return // detached already
+	}
 	if out, err := shErr("lvm", "pvs", "--noheadings", "-o", "vg_name", dev); err == nil {
 		if vg := strings.TrimSpace(out); vg != "" {
 			shErr("lvm", "vgchange", "-an", vg)

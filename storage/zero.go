@@ -36,6 +36,11 @@ func zeroProgress(path string, done, total uint64, err error) error {
 	return errf(xmlconf.ErrSystemError, "cannot zero '%s' (stopped after %d of %d bytes): %w", path, done, total, err)
 }
 
+// zeroHookKey is the context key of a func(done uint64) that pwriteZeros
+// calls after each chunk it wrote; tests use it to stop a zeroing pass
+// halfway.
+type zeroHookKey struct{}
+
 // span is a byte range [off, off+len).
 type span struct{ off, len int64 }
 
@@ -53,6 +58,7 @@ func pwriteZeros(ctx context.Context, fd int, spans []span) (uint64, error) {
 		firstErr error
 		wg       sync.WaitGroup
 	)
+	hook, _ := ctx.Value(zeroHookKey{}).(func(done uint64))
 	fail := func(err error) {
 		mu.Lock()
 		if firstErr == nil {
@@ -90,7 +96,11 @@ func pwriteZeros(ctx context.Context, fd int, spans []span) (uint64, error) {
 					c.len -= int64(n)
 					mu.Lock()
 					done += uint64(n)
+					d := done
 					mu.Unlock()
+					if hook != nil {
+						hook(d)
+					}
 				}
 			}
 		}()
