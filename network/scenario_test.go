@@ -126,7 +126,9 @@ exit 0
 	if configure {
 		env = append(env, "CONFIGURE=1")
 	}
-	args := append([]string{"udhcpc", "-i", iface, "-f", "-q", "-n", "-t", "5", "-T", "1", "-s", script}, extra...)
+	// STP is on (libvirt's default), so a new bridge port listens and
+	// learns for 2 x 2 s before it forwards: allow for that.
+	args := append([]string{"udhcpc", "-i", iface, "-f", "-q", "-n", "-t", "15", "-T", "1", "-s", script}, extra...)
 	log, err := runInNS(t, ns, 30*time.Second, env, bb, args...)
 	if err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, log)
