@@ -85,6 +85,7 @@ func (d *domain) touch() {
 // otherwise: inst.mu is held for writing.
 
 func (inst *instance) addDomain(d *domain) {
+	inst.sortedDomains.Store(nil)
 	inst.domains[d.def.Name] = d
 	inst.domUUID[d.def.UUID] = d
 	if d.active() {
@@ -93,6 +94,7 @@ func (inst *instance) addDomain(d *domain) {
 }
 
 func (inst *instance) removeDomain(d *domain) {
+	inst.sortedDomains.Store(nil)
 	delete(inst.domains, d.def.Name)
 	delete(inst.domUUID, d.def.UUID)
 	if d.id > 0 {
@@ -278,15 +280,32 @@ func (c *conn) ListAllDomains(ctx context.Context, flags api.ListFlags) ([]api.D
 		return nil, err
 	}
 	c.inst.mu.RLock()
-	refs := make([]api.DomainRef, 0, len(c.inst.domains))
-	for _, d := range c.inst.domains {
+	defer c.inst.mu.RUnlock()
+	sorted := c.inst.domainsByName()
+	refs := make([]api.DomainRef, 0, len(sorted))
+	for _, d := range sorted {
 		if flags == 0 || flags.Match(d.active(), d.persistent, d.autostart) {
 			refs = append(refs, d.ref())
 		}
 	}
-	c.inst.mu.RUnlock()
-	slices.SortFunc(refs, func(a, b api.DomainRef) int { return strings.Compare(a.Name, b.Name) })
 	return refs, nil
+}
+
+// domainsByName returns the domains sorted by name. The order is kept until
+// a domain is added or removed, so listing many domains does not sort them
+// every time. Precondition: inst.mu held (for reading at least): no writer
+// can invalidate the list while it is being built.
+func (inst *instance) domainsByName() []*domain {
+	if p := inst.sortedDomains.Load(); p != nil {
+		return *p
+	}
+	list := make([]*domain, 0, len(inst.domains))
+	for _, d := range inst.domains {
+		list = append(list, d)
+	}
+	slices.SortFunc(list, func(a, b *domain) int { return strings.Compare(a.def.Name, b.def.Name) })
+	inst.sortedDomains.Store(&list)
+	return list
 }
 
 // DomainCreateXML implements api.ConnDriver: it starts a transient domain,

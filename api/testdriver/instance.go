@@ -103,15 +103,18 @@ type instance struct {
 
 	// mu protects everything below, and the mutable fields of every
 	// domain, network, pool and volume the maps hold.
-	mu       sync.RWMutex
-	nextID   int
-	domains  map[string]*domain
-	domUUID  map[uuid.UUID]*domain
-	domID    map[int]*domain
-	networks map[string]*network
-	netUUID  map[uuid.UUID]*network
-	pools    map[string]*pool
-	poolUUID map[uuid.UUID]*pool
+	mu      sync.RWMutex
+	nextID  int
+	domains map[string]*domain
+	domUUID map[uuid.UUID]*domain
+	domID   map[int]*domain
+	// sortedDomains caches the domains in name order; adding or removing a
+	// domain (with mu held for writing) clears it.
+	sortedDomains atomic.Pointer[[]*domain]
+	networks      map[string]*network
+	netUUID       map[uuid.UUID]*network
+	pools         map[string]*pool
+	poolUUID      map[uuid.UUID]*pool
 	// incoming are migrations prepared on this instance, by cookie.
 	incoming map[string]*incoming
 }
@@ -273,6 +276,9 @@ func (inst *instance) populate(n *xmlconf.Node) error {
 	return nil
 }
 
+// testNamespaceURI is the XML namespace of libvirt's test driver extensions.
+const testNamespaceURI = "http://libvirt.org/schemas/domain/test/1.0"
+
 // testNamespace is what libvirt's test driver reads from the
 // http://libvirt.org/schemas/domain/test/1.0 namespace of a node file's
 // domain: <test:runstate> and <test:transient/>.
@@ -284,14 +290,14 @@ type testNamespace struct {
 // takeTestNamespace reads and removes the test namespace elements of def.
 func takeTestNamespace(def *xmlconf.Domain) (testNamespace, error) {
 	ns := testNamespace{runstate: api.DomainRunning}
-	prefix := ""
+	// The namespace is usually declared on the domain as "test"; a node
+	// document may also declare it once on <node>, which the domain's
+	// attributes do not show, so "test" is assumed then.
+	prefix := "test"
 	for _, a := range def.ExtraAttrs {
-		if strings.HasPrefix(a.Name, "xmlns:") && a.Value == "http://libvirt.org/schemas/domain/test/1.0" {
+		if strings.HasPrefix(a.Name, "xmlns:") && a.Value == testNamespaceURI {
 			prefix = strings.TrimPrefix(a.Name, "xmlns:")
 		}
-	}
-	if prefix == "" {
-		return ns, nil
 	}
 	kept := def.Extra[:0:0]
 	for _, r := range def.Extra {
