@@ -1,84 +1,113 @@
 package xmlconf
 
 import (
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
 )
 
 // MaxCPUSetCPU bounds the CPU numbers ParseCPUSet accepts when called with
-// max <= 0, and the ones xmlconf accepts in documents (libvirt's limit).
+// limit <= 0, and the ones xmlconf accepts in documents (libvirt's limit).
 const MaxCPUSetCPU = 8192
 
 // ParseCPUSet parses libvirt's CPU set syntax: a comma-separated list of
 // CPU numbers "N", ranges "N-M" and exclusions "^N" (an exclusion removes a
 // CPU added by an earlier or later item), e.g. "0-3,^2,8" = {0,1,3,8}.
-// Every CPU number must be below max (MaxCPUSetCPU when max <= 0). The
+// Every CPU number must be below limit (MaxCPUSetCPU when limit <= 0). The
 // result is sorted and has no duplicates; an empty set is an error.
 // Errors are ErrInvalidArg.
-func ParseCPUSet(s string, max int) ([]int, error) {
-	if max <= 0 {
-		max = MaxCPUSetCPU
+func ParseCPUSet(s string, limit int) ([]int, error) {
+	if limit <= 0 {
+		limit = MaxCPUSetCPU
 	}
 	if strings.TrimSpace(s) == "" {
 		return nil, Errorf(ErrInvalidArg, "empty cpuset")
 	}
-	set := make(map[int]bool)
-	var excluded []int
-	for item := range strings.SplitSeq(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
+	// First pass: check the syntax and find the highest CPU named, so the
+	// bitset below is sized once.
+	type item struct {
+		lo, hi  int
+		exclude bool
+	}
+	var stack [16]item
+	items := stack[:0]
+	highest := 0
+	for rest := s; rest != ""; {
+		var it string
+		it, rest, _ = strings.Cut(rest, ",")
+		it = strings.TrimSpace(it)
+		if it == "" {
 			return nil, Errorf(ErrInvalidArg, "cpuset '%s' has an empty item", s)
 		}
-		if rest, ok := strings.CutPrefix(item, "^"); ok {
-			n, err := cpuNumber(rest, max, s)
+		if t, ok := strings.CutPrefix(it, "^"); ok {
+			n, err := cpuNumber(t, limit, s)
 			if err != nil {
 				return nil, err
 			}
-			excluded = append(excluded, n)
+			items = append(items, item{n, n, true})
 			continue
 		}
-		lo, hi := item, item
-		if a, b, ok := strings.Cut(item, "-"); ok {
+		lo, hi := it, it
+		if a, b, ok := strings.Cut(it, "-"); ok {
 			lo, hi = a, b
 		}
-		start, err := cpuNumber(lo, max, s)
+		start, err := cpuNumber(lo, limit, s)
 		if err != nil {
 			return nil, err
 		}
-		end, err := cpuNumber(hi, max, s)
+		end, err := cpuNumber(hi, limit, s)
 		if err != nil {
 			return nil, err
 		}
 		if end < start {
-			return nil, Errorf(ErrInvalidArg, "cpuset '%s' has a decreasing range '%s'", s, item)
+			return nil, Errorf(ErrInvalidArg, "cpuset '%s' has a decreasing range '%s'", s, it)
 		}
-		for c := start; c <= end; c++ {
-			set[c] = true
+		items = append(items, item{start, end, false})
+		highest = max(highest, end)
+	}
+	// strings.Cut does not yield the empty item after a trailing comma.
+	if strings.HasSuffix(strings.TrimSpace(s), ",") {
+		return nil, Errorf(ErrInvalidArg, "cpuset '%s' has an empty item", s)
+	}
+	set := make([]uint64, highest/64+1)
+	for _, it := range items {
+		if it.exclude {
+			continue
+		}
+		for c := it.lo; c <= it.hi; c++ {
+			set[c/64] |= 1 << (c % 64)
 		}
 	}
-	for _, c := range excluded {
-		delete(set, c)
+	for _, it := range items {
+		if it.exclude && it.lo <= highest {
+			set[it.lo/64] &^= 1 << (it.lo % 64)
+		}
 	}
-	if len(set) == 0 {
+	n := 0
+	for _, w := range set {
+		n += bits.OnesCount64(w)
+	}
+	if n == 0 {
 		return nil, Errorf(ErrInvalidArg, "cpuset '%s' selects no CPU", s)
 	}
-	cpus := make([]int, 0, len(set))
-	for c := range set {
-		cpus = append(cpus, c)
+	cpus := make([]int, 0, n)
+	for c := 0; c <= highest; c++ {
+		if set[c/64]&(1<<(c%64)) != 0 {
+			cpus = append(cpus, c)
+		}
 	}
-	slices.Sort(cpus)
 	return cpus, nil
 }
 
-func cpuNumber(t string, max int, whole string) (int, error) {
+func cpuNumber(t string, limit int, whole string) (int, error) {
 	t = strings.TrimSpace(t)
 	if t == "" || t[0] < '0' || t[0] > '9' {
 		return 0, Errorf(ErrInvalidArg, "cpuset '%s': '%s' is not a CPU number", whole, t)
 	}
 	n, err := strconv.Atoi(t)
-	if err != nil || n >= max {
-		return 0, Errorf(ErrInvalidArg, "cpuset '%s': CPU '%s' is out of range (max %d)", whole, t, max-1)
+	if err != nil || n >= limit {
+		return 0, Errorf(ErrInvalidArg, "cpuset '%s': CPU '%s' is out of range (max %d)", whole, t, limit-1)
 	}
 	return n, nil
 }
