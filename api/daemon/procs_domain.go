@@ -338,10 +338,11 @@ func listAllDomains(ctx context.Context, conn *api.Conn, a *wire.ListAllArgs) (a
 // migrationProcs serves libvirt's version-2 migration (the protocol the
 // api's Domain.Migrate drives): PREPARE2 and FINISH2 on the destination
 // daemon, PERFORM on the source. They go to the driver directly, as the
-// api layer has no per-step calls; the daemon checks read-only itself.
+// api layer has no per-step calls; the daemon checks read-only itself,
+// naming virDomainMigrate as the api layer would.
 func (s *Server) migrationProcs(t table) {
 	t.add(wire.ProcDomainMigratePrepare2, op(func(ctx context.Context, conn *api.Conn, a *wire.DomainMigratePrepare2Args) (any, error) {
-		if err := denied(conn, "virDomainMigratePrepare2"); err != nil {
+		if err := denied(conn, "virDomainMigrate"); err != nil {
 			return nil, err
 		}
 		cookie, uriOut, err := conn.Driver().DomainMigratePrepare(ctx, deref(a.URIIn), api.MigrateFlags(a.Flags), deref(a.Dname), a.Bandwidth, a.DomXML)
@@ -355,13 +356,13 @@ func (s *Server) migrationProcs(t table) {
 		return ret, nil
 	}))
 	t.add(wire.ProcDomainMigratePerform, op(func(ctx context.Context, conn *api.Conn, a *wire.DomainMigratePerformArgs) (any, error) {
-		if err := denied(conn, "virDomainMigratePerform"); err != nil {
+		if err := denied(conn, "virDomainMigrate"); err != nil {
 			return nil, err
 		}
 		return nil, conn.Driver().DomainMigratePerform(ctx, a.Dom.Ref(), a.Cookie, a.URI, api.MigrateFlags(a.Flags), deref(a.Dname), a.Bandwidth)
 	}))
 	t.add(wire.ProcDomainMigrateFinish2, op(func(ctx context.Context, conn *api.Conn, a *wire.DomainMigrateFinish2Args) (any, error) {
-		if err := denied(conn, "virDomainMigrateFinish2"); err != nil {
+		if err := denied(conn, "virDomainMigrate"); err != nil {
 			return nil, err
 		}
 		r, err := conn.Driver().DomainMigrateFinish(ctx, a.Dname, a.Cookie, a.URI, api.MigrateFlags(a.Flags), int(a.Retcode))

@@ -104,10 +104,13 @@ func (c *conn) NodeFreeMemory(ctx context.Context) (uint64, error) {
 	return r.FreeMem, err
 }
 
+// NodeCellsFreeMemory asks for at most REMOTE_NODE_MAX_CELLS cells, the
+// most any reply can carry.
 func (c *conn) NodeCellsFreeMemory(ctx context.Context, start, max int) ([]uint64, error) {
-	if max > wire.NodeMaxCells || start > 1<<30 {
-		return nil, api.Errorf(api.ErrInvalidArg, "maxCells %d exceeds the protocol's limit %d", max, wire.NodeMaxCells)
+	if start > 1<<30 {
+		return nil, api.Errorf(api.ErrInvalidArg, "startCell %d is out of range", start)
 	}
+	max = min(max, wire.NodeMaxCells)
 	r, err := call[wire.NodeGetCellsFreeMemoryRet](ctx, c, wire.ProcNodeGetCellsFreeMemory,
 		wire.NodeGetCellsFreeMemoryArgs{StartCell: int32(start), MaxCells: int32(max)})
 	if err == nil && len(r.Cells) > max {
