@@ -106,6 +106,9 @@ func Run(t *testing.T, target Target) {
 	if s.conn.IsReadOnly() {
 		t.Fatalf("target %q: Open(t, false) returned a read-only connection", target.Name)
 	}
+	// Runs before the connection closes (cleanups run last-in first-out)
+	// and after every subtest removed what it made.
+	t.Cleanup(func() { s.checkNothingLeft(t) })
 
 	t.Run("conn", s.testConn)
 	t.Run("node", s.testNode)

@@ -375,3 +375,38 @@ func volXML(name string, capacityMiB int) string {
 }
 
 func errorsIsInvalid(err error) bool { return errors.Is(err, api.ErrOperationInvalid) }
+
+// checkNothingLeft fails t if an object of this run still exists.
+func (s *suite) checkNothingLeft(t *testing.T) {
+	var left []string
+	if ds, err := s.conn.ListAllDomains(s.ctx, 0); err == nil {
+		for _, d := range ds {
+			if strings.HasPrefix(d.Name(), s.prefix) {
+				left = append(left, "domain "+d.Name())
+			}
+		}
+	} else {
+		t.Errorf("list domains: %v", err)
+	}
+	if ns, err := s.conn.ListAllNetworks(s.ctx, 0); err == nil {
+		for _, n := range ns {
+			if strings.HasPrefix(n.Name(), s.prefix) {
+				left = append(left, "network "+n.Name())
+			}
+		}
+	} else {
+		t.Errorf("list networks: %v", err)
+	}
+	if ps, err := s.conn.ListAllStoragePools(s.ctx, 0); err == nil {
+		for _, p := range ps {
+			if strings.HasPrefix(p.Name(), s.prefix) {
+				left = append(left, "pool "+p.Name())
+			}
+		}
+	} else {
+		t.Errorf("list pools: %v", err)
+	}
+	if len(left) > 0 {
+		t.Errorf("the suite left %d objects behind: %v", len(left), left)
+	}
+}
