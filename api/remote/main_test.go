@@ -19,13 +19,39 @@ const (
 	envDaemonSocket  = "GOVIRT_TEST_DAEMON_SOCKET"
 	envDaemonURI     = "GOVIRT_TEST_DAEMON_URI"
 	envDaemonPIDFile = "GOVIRT_TEST_DAEMON_PIDFILE"
+	// envBridge makes the test binary act as "govirt stdio-bridge
+	// --socket PATH" or "nc -U PATH" (the remote end of ssh).
+	envBridge = "GOVIRT_TEST_BRIDGE"
 )
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(envDaemonSocket); sock != "" {
 		os.Exit(daemonProcess(sock))
 	}
+	if os.Getenv(envBridge) != "" {
+		os.Exit(bridgeProcess(os.Args[1:]))
+	}
 	os.Exit(m.Run())
+}
+
+// bridgeProcess runs daemon.Bridge for the socket named by "--socket PATH"
+// or "-U PATH" in args.
+func bridgeProcess(args []string) int {
+	sock := ""
+	for i, a := range args {
+		if (a == "--socket" || a == "-U") && i+1 < len(args) {
+			sock = args[i+1]
+		}
+	}
+	if sock == "" {
+		fmt.Fprintln(os.Stderr, "bridge: no socket in", args)
+		return 2
+	}
+	if err := daemon.Bridge(context.Background(), sock, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bridge:", err)
+		return 1
+	}
+	return 0
 }
 
 // daemonProcess serves test:///default (or $GOVIRT_TEST_DAEMON_URI) on sock
