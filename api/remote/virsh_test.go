@@ -128,7 +128,9 @@ func TestVirsh(t *testing.T) {
 				`^NUMA cell\(s\):\s+2$`, `^Memory size:\s+3145728 KiB$`)
 		}},
 		{"hostname", func() { v.ok([]string{"hostname"}, `^\S+$`) }},
-		{"capabilities", func() { v.ok([]string{"capabilities"}, `^<capabilities>$`, `<os_type>hvm</os_type>`, `^</capabilities>$`) }},
+		{"capabilities", func() {
+			v.ok([]string{"capabilities"}, `^<capabilities>$`, `<os_type>hvm</os_type>`, `^</capabilities>$`)
+		}},
 		{"uri", func() { v.ok([]string{"uri"}, "^"+regexp.QuoteMeta(p.uri())+"$") }},
 		{"list --all", func() { v.ok([]string{"list", "--all"}, `^\s*Id\s+Name\s+State$`, `^\s*1\s+test\s+running$`) }},
 		{"dominfo", func() {
@@ -155,7 +157,9 @@ func TestVirsh(t *testing.T) {
 		{"schedinfo", func() { v.ok([]string{"schedinfo", "web"}, `^Scheduler\s+: fair$`, `^weight\s+: 50$`) }},
 		{"schedinfo --set", func() { v.ok([]string{"schedinfo", "web", "--set", "weight=70"}, `^weight\s+: 70$`) }},
 		{"domblkstat", func() { v.ok([]string{"domblkstat", "web", "vda"}, `^vda rd_req \d+$`, `^vda wr_bytes \d+$`) }},
-		{"domifstat", func() { v.ok([]string{"domifstat", "test", "aa:bb:cc:dd:ee:ff"}, `^aa:bb:cc:dd:ee:ff rx_bytes \d+$`, `tx_drop 0$`) }},
+		{"domifstat", func() {
+			v.ok([]string{"domifstat", "test", "aa:bb:cc:dd:ee:ff"}, `^aa:bb:cc:dd:ee:ff rx_bytes \d+$`, `tx_drop 0$`)
+		}},
 		{"dumpxml", func() {
 			v.ok([]string{"dumpxml", "web"}, `^<domain type='test' id='2'>$`, `^\s*<name>web</name>$`, `^\s*<uuid>0b5c4a3e-9d2f-4e1a-8c7b-6a5f4e3d2c1b</uuid>$`)
 		}},
