@@ -156,6 +156,8 @@ func TestDirRefreshForeignEntries(t *testing.T) {
 	// A volume removed behind the pool's back: delete says it is gone.
 	mustOK(t, os.Remove(filepath.Join(target, "plain.img")), "remove")
 	wantCode(t, p.DeleteVolume(context.Background(), "plain.img", false), xmlconf.ErrNoStorageVol)
+	_, err = p.Volume("plain.img")
+	wantCode(t, err, xmlconf.ErrNoStorageVol)
 }
 
 func TestDirUnsupportedVolumes(t *testing.T) {

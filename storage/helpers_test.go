@@ -106,12 +106,16 @@ func detachLoop(t testing.TB, dev string) {
 	}
 	if out, err := shErr("lvm", "pvs", "--noheadings", "-o", "vg_name", dev); err == nil {
 		if vg := strings.TrimSpace(out); vg != "" {
-			shErr("lvm", "vgchange", "-an", vg)
+			if out, err := shErr("lvm", "vgchange", "-an", vg); err != nil {
+				t.Logf("cleanup: vgchange -an %s: %v: %s", vg, err, out)
+			}
 			if out, err := shErr("lvm", "vgremove", "-f", "-y", vg); err != nil {
 				t.Logf("cleanup: vgremove %s: %v: %s", vg, err, out)
 			}
 		}
-		shErr("lvm", "pvremove", "-y", "-ff", dev)
+		if out, err := shErr("lvm", "pvremove", "-y", "-ff", dev); err != nil && !strings.Contains(out, "not a PV") && !strings.Contains(out, "No PV") {
+			t.Logf("cleanup: pvremove %s: %v: %s", dev, err, out)
+		}
 	}
 	d := disk{path: dev, kname: filepath.Base(dev)}
 	if kp, err := kernelPartitions(d); err == nil && len(kp) > 0 {

@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/govirt/govirt/xmlconf"
@@ -220,7 +222,8 @@ func (p *Pool) Running() bool {
 
 // CheckActive asks the backend whether the pool is started on the host
 // (after a driver restart: mounted, volume group active). When it is, the
-// pool counts as running and its volumes are read.
+// pool counts as running and its volumes are read; an error reading them
+// is returned with true.
 func (p *Pool) CheckActive(ctx context.Context) (bool, error) {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
@@ -393,15 +396,7 @@ func (p *Pool) Volumes() []*xmlconf.StorageVolume {
 	for _, v := range p.vols {
 		out = append(out, v.Clone())
 	}
-	slices.SortFunc(out, func(a, b *xmlconf.StorageVolume) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *xmlconf.StorageVolume) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -532,6 +527,9 @@ func (p *Pool) DeleteVolume(ctx context.Context, name string, zeroed bool) error
 	defer p.mu.Unlock()
 	delete(p.deleting, name)
 	p.jobs--
+	if errors.Is(err, xmlconf.ErrNoStorageVol) {
+		delete(p.vols, name) // gone from the host already
+	}
 	if err != nil {
 		return err
 	}
