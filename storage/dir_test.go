@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -383,5 +384,50 @@ func TestPoolConcurrentCreates(t *testing.T) {
 	wg.Wait()
 	if ok != 1 || ok+invalid+missing != workers {
 		t.Fatalf("deletes: %d ok, %d busy, %d missing", ok, invalid, missing)
+	}
+}
+
+// TestPoolStopRacesCreates: Stop either waits for no volume job or is
+// refused while one runs, and no create succeeds once Stop has begun.
+func TestPoolStopRacesCreates(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "pool")
+	p := startDirPool(t, target)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				_, err := p.CreateVolume(ctx, &xmlconf.StorageVolume{Name: fmt.Sprintf("w%d-%d", w, i), Capacity: 1 << 20})
+				if errors.Is(err, xmlconf.ErrOperationInvalid) {
+					return
+				}
+				if err != nil {
+					t.Errorf("create: %v", err)
+					return
+				}
+				mu.Lock()
+				created++
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		err := p.Stop(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, xmlconf.ErrOperationInvalid) {
+			t.Fatalf("stop: %v", err)
+		}
+	}
+	wg.Wait()
+	ents, err := os.ReadDir(target)
+	mustOK(t, err, "read dir")
+	if len(ents) != created {
+		t.Fatalf("%d files, %d successful creates", len(ents), created)
 	}
 }

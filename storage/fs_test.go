@@ -169,8 +169,7 @@ func TestFSVfatBuild(t *testing.T) {
 		if !strings.Contains(err.Error(), "mount of '"+dev+"' on '"+target+"' failed") {
 			t.Fatalf("message %q", err)
 		}
-		t.Logf("SKIPPED vfat mount: %v", err)
-		return
+		t.Skipf("this kernel cannot mount vfat; the error, as checked: %v", err)
 	}
 	v, err := p.CreateVolume(ctx, &xmlconf.StorageVolume{Name: "v", Capacity: 4 << 20, Allocation: 4 << 20, AllocationSet: true})
 	mustOK(t, err, "create on vfat")
@@ -207,7 +206,9 @@ func TestNetFSMountFails(t *testing.T) {
 	if !strings.Contains(err.Error(), "mount of '127.0.0.1:/export/vms' on '"+target+"' failed") || !strings.Contains(err.Error(), "mount.nfs") {
 		t.Fatalf("message %q", err)
 	}
-	t.Logf("SKIPPED NFS mount (no NFS here): %v", err)
+	t.Run("nfs-mount", func(t *testing.T) {
+		t.Skipf("no NFS client or server on this machine: mounting is tested up to the mount call; the error, as checked: %v", err)
+	})
 	if p.Running() {
 		t.Fatal("pool running after a failed start")
 	}

@@ -274,8 +274,11 @@ func (b *logicalBackend) Delete(ctx context.Context) error {
 	return nil
 }
 
+// Info measures the volume group. A group that lost physical volumes
+// (a disk gone, a loop device detached) is an error: LVM would carry on
+// with the rest, but the pool's backing is no longer whole.
 func (b *logicalBackend) Info(ctx context.Context) (Info, error) {
-	rows, err := b.lvmReport(ctx, "vgs", "vg_size,vg_free", "--", b.vg)
+	rows, err := b.lvmReport(ctx, "vgs", "vg_size,vg_free,vg_missing_pv_count", "--", b.vg)
 	if err != nil {
 		return Info{}, lvmFailed(fmt.Sprintf("reading volume group '%s' failed", b.vg), err)
 	}
@@ -289,6 +292,11 @@ func (b *logicalBackend) Info(ctx context.Context) (Info, error) {
 	free, err := parseBytes(rows[0], "vg_free")
 	if err != nil {
 		return Info{}, err
+	}
+	if missing, err := parseBytes(rows[0], "vg_missing_pv_count"); err != nil {
+		return Info{}, err
+	} else if missing > 0 {
+		return Info{}, errf(xmlconf.ErrOperationFailed, "volume group '%s' is missing %d of its physical volumes", b.vg, missing)
 	}
 	if free > size {
 		free = size

@@ -138,6 +138,9 @@ type Pool struct {
 	// mu protects the fields below.
 	mu      sync.Mutex
 	running bool
+	// stopping is set while Stop runs, so no volume operation starts on
+	// a pool being unmounted or deactivated.
+	stopping bool
 	info    Info
 	vols    map[string]*xmlconf.StorageVolume
 	// creating holds names of volumes being created; deleting those being
@@ -296,10 +299,13 @@ func (p *Pool) Stop(ctx context.Context) error {
 		return err
 	}
 	p.log.Debug("stop pool")
-	if err := p.b.Stop(ctx); err != nil {
+	err := p.b.Stop(ctx)
+	p.mu.Lock()
+	p.stopping = false
+	if err != nil {
+		p.mu.Unlock()
 		return err
 	}
-	p.mu.Lock()
 	p.running = false
 	p.vols = map[string]*xmlconf.StorageVolume{}
 	p.info = Info{}
@@ -369,6 +375,8 @@ func (p *Pool) requireStopped(what string) error {
 	return nil
 }
 
+// requireIdleRunning checks that the pool can be stopped and marks it
+// stopping. Precondition: opMu held.
 func (p *Pool) requireIdleRunning() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -378,6 +386,7 @@ func (p *Pool) requireIdleRunning() error {
 	if p.jobs > 0 {
 		return errf(xmlconf.ErrOperationInvalid, "%s has asynchronous jobs running", p.label)
 	}
+	p.stopping = true
 	return nil
 }
 
@@ -452,7 +461,7 @@ func (p *Pool) CreateVolume(ctx context.Context, req *xmlconf.StorageVolume) (*x
 	req.Target.Path = ""
 
 	p.mu.Lock()
-	if !p.running {
+	if !p.running || p.stopping {
 		p.mu.Unlock()
 		return nil, errf(xmlconf.ErrOperationInvalid, "%s is not active", p.label)
 	}
@@ -494,7 +503,7 @@ func (p *Pool) CreateVolume(ctx context.Context, req *xmlconf.StorageVolume) (*x
 // it got.
 func (p *Pool) DeleteVolume(ctx context.Context, name string, zeroed bool) error {
 	p.mu.Lock()
-	if !p.running {
+	if !p.running || p.stopping {
 		p.mu.Unlock()
 		return errf(xmlconf.ErrOperationInvalid, "%s is not active", p.label)
 	}

@@ -100,12 +100,14 @@ func runSuite(t *testing.T, fx suiteFixture) {
 	// Two volumes: v0 sparse (where that exists), v1 fully allocated.
 	var v0, v1 *xmlconf.StorageVolume
 	if fx.noCreate != "" {
-		_, err := p.CreateVolume(ctx, &xmlconf.StorageVolume{Name: volName(0), Capacity: suiteVolSize})
-		wantCode(t, err, xmlconf.ErrOperationFailed)
-		if !strings.Contains(err.Error(), fx.noCreate) {
-			t.Fatalf("create error %q does not say %q", err, fx.noCreate)
-		}
-		t.Logf("SKIPPED volume creation through the backend: %s (error: %v)", fx.noCreate, err)
+		t.Run("create-through-backend", func(t *testing.T) {
+			_, err := p.CreateVolume(ctx, &xmlconf.StorageVolume{Name: volName(0), Capacity: suiteVolSize})
+			wantCode(t, err, xmlconf.ErrOperationFailed)
+			if !strings.Contains(err.Error(), fx.noCreate) {
+				t.Fatalf("create error %q does not say %q", err, fx.noCreate)
+			}
+			t.Skipf("volume creation cannot work here: %s (the error, as checked: %v)", fx.noCreate, err)
+		})
 		if n := len(p.Volumes()); n != 0 {
 			t.Fatalf("failed create left %d volumes", n)
 		}
