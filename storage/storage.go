@@ -141,8 +141,8 @@ type Pool struct {
 	// stopping is set while Stop runs, so no volume operation starts on
 	// a pool being unmounted or deactivated.
 	stopping bool
-	info    Info
-	vols    map[string]*xmlconf.StorageVolume
+	info     Info
+	vols     map[string]*xmlconf.StorageVolume
 	// creating holds names of volumes being created; deleting those being
 	// deleted. jobs counts volume operations in flight.
 	creating map[string]bool
