@@ -81,4 +81,3 @@ func BenchmarkOneConnectionManyGoroutines(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }
-
