@@ -461,7 +461,7 @@ func parseClock(e *etree.Element) (*Clock, error) {
 			continue
 		}
 		var tm Timer
-		tm.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+		tm.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 			switch a.Key {
 			case "name":
 				tm.Name = a.Value
@@ -472,9 +472,9 @@ func parseClock(e *etree.Element) (*Clock, error) {
 			case "track":
 				tm.Track = a.Value
 			default:
-				return false, nil
+				return false
 			}
-			return true, nil
+			return true
 		})
 		keepChildren(c, &tm.Unmodelled)
 		ck.Timers = append(ck.Timers, tm)
@@ -682,7 +682,7 @@ func parseDisk(e *etree.Element) (Disk, error) {
 		switch c.Tag {
 		case "driver":
 			dr := &DiskDriver{}
-			dr.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+			dr.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 				switch a.Key {
 				case "name":
 					dr.Name = a.Value
@@ -695,9 +695,9 @@ func parseDisk(e *etree.Element) (Disk, error) {
 				case "discard":
 					dr.Discard = a.Value
 				default:
-					return false, nil
+					return false
 				}
-				return true, nil
+				return true
 			})
 			keepChildren(c, &dr.Unmodelled)
 			d.Driver = dr
@@ -705,7 +705,7 @@ func parseDisk(e *etree.Element) (Disk, error) {
 			err = parseDiskSource(c, &d.Source)
 		case "target":
 			t := &d.Target
-			t.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+			t.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 				switch a.Key {
 				case "dev":
 					t.Dev = a.Value
@@ -716,9 +716,9 @@ func parseDisk(e *etree.Element) (Disk, error) {
 				case "removable":
 					t.Removable = a.Value
 				default:
-					return false, nil
+					return false
 				}
-				return true, nil
+				return true
 			})
 			keepChildren(c, &t.Unmodelled)
 		case "readonly":
@@ -850,7 +850,7 @@ func parseInterface(e *etree.Element) (Interface, error) {
 			}
 		case "source":
 			s := &n.Source
-			s.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+			s.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 				switch a.Key {
 				case "network":
 					s.Network = a.Value
@@ -863,9 +863,9 @@ func parseInterface(e *etree.Element) (Interface, error) {
 				case "mode":
 					s.Mode = a.Value
 				default:
-					return false, nil
+					return false
 				}
-				return true, nil
+				return true
 			})
 			keepChildren(c, &s.Unmodelled)
 		case "model":
@@ -919,7 +919,7 @@ func parseCharDev(e *etree.Element) (CharDev, error) {
 				return nil
 			}
 			var s CharSource
-			s.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+			s.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 				switch a.Key {
 				case "path":
 					s.Path = a.Value
@@ -932,9 +932,9 @@ func parseCharDev(e *etree.Element) (CharDev, error) {
 				case "append":
 					s.Append = a.Value
 				default:
-					return false, nil
+					return false
 				}
-				return true, nil
+				return true
 			})
 			keepChildren(c, &s.Unmodelled)
 			if reflect.ValueOf(s).IsZero() {
@@ -1019,16 +1019,16 @@ func parseController(e *etree.Element) (Controller, error) {
 
 func parseInput(e *etree.Element) (Input, error) {
 	var in Input
-	in.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	in.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		switch a.Key {
 		case "type":
 			in.Type = a.Value
 		case "bus":
 			in.Bus = a.Value
 		default:
-			return false, nil
+			return false
 		}
-		return true, nil
+		return true
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -1071,7 +1071,7 @@ func parseGraphics(e *etree.Element) (Graphics, error) {
 			return nil
 		}
 		var l GraphicsListen
-		l.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+		l.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 			switch a.Key {
 			case "type":
 				l.Type = a.Value
@@ -1082,9 +1082,9 @@ func parseGraphics(e *etree.Element) (Graphics, error) {
 			case "socket":
 				l.Socket = a.Value
 			default:
-				return false, nil
+				return false
 			}
-			return true, nil
+			return true
 		})
 		keepChildren(c, &l.Unmodelled)
 		g.Listens = append(g.Listens, l)
@@ -1147,12 +1147,12 @@ func parseVideo(e *etree.Element) (Video, error) {
 
 func parseSound(e *etree.Element) (Sound, error) {
 	var s Sound
-	s.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	s.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "model" {
 			s.Model = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -1169,12 +1169,12 @@ func parseSound(e *etree.Element) (Sound, error) {
 
 func parseMemBalloon(e *etree.Element) (*MemBalloon, error) {
 	b := &MemBalloon{}
-	b.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	b.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "model" {
 			b.Model = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -1205,12 +1205,12 @@ func parseMemBalloon(e *etree.Element) (*MemBalloon, error) {
 
 func parseRNG(e *etree.Element) (RNG, error) {
 	var r RNG
-	r.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	r.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "model" {
 			r.Model = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -1232,12 +1232,12 @@ func parseRNG(e *etree.Element) (RNG, error) {
 			return err
 		}
 		b := &r.Backend
-		b.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+		b.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 			if a.Key == "model" {
 				b.Model = a.Value
-				return true, nil
+				return true
 			}
-			return false, nil
+			return false
 		})
 		b.Path = textOf(c)
 		keepChildren(c, &b.Unmodelled)

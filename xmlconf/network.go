@@ -72,12 +72,12 @@ func (n *Network) Normalize() {
 
 func parseNetworkElem(e *etree.Element) (*Network, error) {
 	n := &Network{}
-	n.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	n.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "ipv6" {
 			n.IPv6 = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -136,16 +136,16 @@ func parseNetworkElem(e *etree.Element) (*Network, error) {
 
 func parseForward(e *etree.Element) (*Forward, error) {
 	f := &Forward{}
-	f.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	f.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		switch a.Key {
 		case "mode":
 			f.Mode = a.Value
 		case "dev":
 			f.Dev = a.Value
 		default:
-			return false, nil
+			return false
 		}
-		return true, nil
+		return true
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -177,12 +177,12 @@ func parseForward(e *etree.Element) (*Forward, error) {
 
 func parseNAT(e *etree.Element) (*ForwardNAT, error) {
 	nat := &ForwardNAT{}
-	nat.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	nat.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "ipv6" {
 			nat.IPv6 = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -271,16 +271,16 @@ func canonAddr(elem, attr, s string) (string, error) {
 
 func parseDNS(e *etree.Element) (*DNS, error) {
 	d := &DNS{}
-	d.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	d.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		switch a.Key {
 		case "enable":
 			d.Enable = a.Value
 		case "forwardPlainNames":
 			d.ForwardPlainNames = a.Value
 		default:
-			return false, nil
+			return false
 		}
-		return true, nil
+		return true
 	})
 	err := children(e, func(c *etree.Element) error {
 		if c.Space != "" {

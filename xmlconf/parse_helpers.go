@@ -60,6 +60,19 @@ func attrs(e *etree.Element, extra []Attr, fn func(a *etree.Attr) (bool, error))
 	return extra, nil
 }
 
+// pick is attrs for handlers that cannot fail: fn reports whether it
+// modelled the attribute.
+func pick(e *etree.Element, extra []Attr, fn func(a *etree.Attr) bool) []Attr {
+	for i := range e.Attr {
+		a := &e.Attr[i]
+		if a.Space == "" && fn(a) {
+			continue
+		}
+		extra = extraAttr(extra, a)
+	}
+	return extra
+}
+
 // keepAll returns all attributes of e as unmodelled.
 func keepAll(e *etree.Element, extra []Attr) []Attr {
 	for i := range e.Attr {

@@ -99,12 +99,12 @@ func (p *StoragePool) Normalize() {
 
 func parsePoolElem(e *etree.Element) (*StoragePool, error) {
 	p := &StoragePool{}
-	p.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	p.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "type" {
 			p.Type = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	err := children(e, func(c *etree.Element) error {
@@ -168,16 +168,16 @@ func parsePoolSource(e *etree.Element, s *PoolSource) error {
 			s.Hosts = append(s.Hosts, h)
 		case "device":
 			var d PoolDevice
-			d.ExtraAttrs, _ = attrs(c, nil, func(a *etree.Attr) (bool, error) {
+			d.ExtraAttrs = pick(c, nil, func(a *etree.Attr) bool {
 				switch a.Key {
 				case "path":
 					d.Path = a.Value
 				case "part_separator":
 					d.PartSeparator = a.Value
 				default:
-					return false, nil
+					return false
 				}
-				return true, nil
+				return true
 			})
 			keepChildren(c, &d.Unmodelled)
 			s.Devices = append(s.Devices, d)
@@ -655,12 +655,12 @@ func (v *StorageVolume) Validate() error {
 
 func parseVolumeElem(e *etree.Element) (*StorageVolume, error) {
 	v := &StorageVolume{}
-	v.ExtraAttrs, _ = attrs(e, nil, func(a *etree.Attr) (bool, error) {
+	v.ExtraAttrs = pick(e, nil, func(a *etree.Attr) bool {
 		if a.Key == "type" {
 			v.Type = a.Value
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	var seen once
 	gotCapacity := false
