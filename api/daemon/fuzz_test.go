@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +20,9 @@ import (
 	_ "github.com/govirt/govirt/api/testdriver"
 )
 
-// fuzzServer is a daemon that serves connections handed to it, with no
-// listeners.
+var writeCorpus = flag.Bool("write-corpus", false, "rewrite the seed corpus under testdata/fuzz")
+
+// fuzzServer is a daemon that serves connections handed to it.
 func fuzzServer(t testing.TB) *Server {
 	s, err := New(Config{URI: "test:///default", NoUnix: true, TCPAddr: "127.0.0.1:0", MaxCallsPerClient: 4})
 	if err != nil {
@@ -34,25 +40,33 @@ func seedCall(t testing.TB, proc wire.Procedure, args any) []byte {
 	return f
 }
 
-// FuzzServeConn feeds arbitrary bytes to a client connection of a real
-// daemon (serving test:///default, read-only so the fuzzer cannot grow
-// its state): the daemon must answer or close, never panic or hang, and
-// stay able to serve a well-behaved client afterwards.
-func FuzzServeConn(f *testing.F) {
+// serveConnSeeds are byte streams a client might send: an open, followed
+// by calls with interesting arguments.
+func serveConnSeeds(t testing.TB) [][]byte {
 	name := "test:///default"
-	open := seedCall(f, wire.ProcConnectOpen, wire.ConnectOpenArgs{Name: &name, Flags: 1})
-	f.Add(open)
+	open := seedCall(t, wire.ProcConnectOpen, wire.ConnectOpenArgs{Name: &name, Flags: 1})
+	seeds := [][]byte{open, binary.BigEndian.AppendUint32(nil, 0xffffffff)}
 	for _, c := range [][]byte{
-		seedCall(f, wire.ProcDomainLookupByName, wire.NameArgs{Name: "test"}),
-		seedCall(f, wire.ProcDomainGetVcpus, wire.DomainGetVcpusArgs{Dom: wire.Domain{Name: "test"}, MaxInfo: 2, MapLen: 2}),
-		seedCall(f, wire.ProcConnectListAllDomains, wire.ListAllArgs{NeedResults: 1, Flags: 3}),
-		seedCall(f, wire.ProcDomainSetSchedulerParameters, wire.DomainSetSchedulerParametersArgs{Params: []wire.TypedParam{{Field: "weight", Value: wire.TypedParamValue{Type: wire.ParamUInt, UI: 5}}}}),
-		seedCall(f, wire.ProcAuthSASLStart, wire.AuthSASLStartArgs{Mech: "PLAIN", Data: []int8{0, 'a', 0, 'b'}}),
-		seedCall(f, wire.ProcDomainGetVcpuPinInfo, wire.DomainGetVcpuPinInfoArgs{Dom: wire.Domain{Name: "test"}, NCPUMaps: 2, MapLen: 2}),
+		seedCall(t, wire.ProcDomainLookupByName, wire.NameArgs{Name: "test"}),
+		seedCall(t, wire.ProcDomainGetVcpus, wire.DomainGetVcpusArgs{Dom: wire.Domain{Name: "test"}, MaxInfo: 2, MapLen: 2}),
+		seedCall(t, wire.ProcConnectListAllDomains, wire.ListAllArgs{NeedResults: 1, Flags: 3}),
+		seedCall(t, wire.ProcDomainSetSchedulerParameters, wire.DomainSetSchedulerParametersArgs{Params: []wire.TypedParam{{Field: "weight", Value: wire.TypedParamValue{Type: wire.ParamUInt, UI: 5}}}}),
+		seedCall(t, wire.ProcAuthSASLStart, wire.AuthSASLStartArgs{Mech: "PLAIN", Data: []int8{0, 'a', 0, 'b'}}),
+		seedCall(t, wire.ProcDomainGetVcpuPinInfo, wire.DomainGetVcpuPinInfoArgs{Dom: wire.Domain{Name: "test"}, NCPUMaps: 2, MapLen: 2}),
 	} {
-		f.Add(append(slices.Clone(open), c...))
+		seeds = append(seeds, append(slices.Clone(open), c...))
 	}
-	f.Add(binary.BigEndian.AppendUint32(nil, 0xffffffff))
+	return seeds
+}
+
+// FuzzServeConn feeds arbitrary bytes to a client connection of a real
+// daemon (serving test:///default on the read-only transport, so the
+// fuzzer cannot grow its state): the daemon must answer or close, never
+// panic or hang.
+func FuzzServeConn(f *testing.F) {
+	for _, seed := range serveConnSeeds(f) {
+		f.Add(seed)
+	}
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -60,15 +74,12 @@ func FuzzServeConn(f *testing.F) {
 		server, client := net.Pipe()
 		done := make(chan struct{})
 		go func() {
-			// Force read-only: rewrite nothing, just serve on the
-			// read-only transport.
 			s.ServeConn(ctx, server, TransportUnixRO)
 			close(done)
 		}()
 		drained := make(chan struct{})
 		go func() {
-			_, err := io.Copy(io.Discard, client)
-			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			if _, err := io.Copy(io.Discard, client); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				t.Errorf("read replies: %v", err)
 			}
 			close(drained)
@@ -82,7 +93,9 @@ func FuzzServeConn(f *testing.F) {
 				t.Fatalf("write: %v", err)
 			}
 		}
-		client.Close()
+		if err := client.Close(); err != nil {
+			t.Fatal(err)
+		}
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -92,11 +105,9 @@ func FuzzServeConn(f *testing.F) {
 	})
 }
 
-// FuzzHandlers calls every procedure's handler with arbitrary payloads on
-// an open read-only connection: decoding and bounds checks must turn any
-// payload into a result or an error.
-func FuzzHandlers(f *testing.F) {
-	s := fuzzServer(f)
+// handlerProcs lists the procedures served on an open connection, in a
+// fixed order, for FuzzHandlers to index.
+func handlerProcs(s *Server) []int32 {
 	procs := make([]int32, 0, len(s.handlers))
 	for p, h := range s.handlers {
 		if h.phase == phaseConn {
@@ -104,19 +115,45 @@ func FuzzHandlers(f *testing.F) {
 		}
 	}
 	slices.Sort(procs)
+	return procs
+}
+
+type handlerSeed struct {
+	which uint16
+	body  []byte
+}
+
+func handlerSeeds(t testing.TB, procs []int32) []handlerSeed {
+	var out []handlerSeed
 	for i, p := range procs {
-		var seed []byte
+		var args any
 		switch p {
 		case wire.ProcDomainGetVcpus:
-			seed, _ = wire.Marshal(nil, wire.DomainGetVcpusArgs{Dom: wire.Domain{Name: "test"}, MaxInfo: 4, MapLen: 2})
+			args = wire.DomainGetVcpusArgs{Dom: wire.Domain{Name: "test"}, MaxInfo: 4, MapLen: 2}
 		case wire.ProcDomainGetVcpuPinInfo:
-			seed, _ = wire.Marshal(nil, wire.DomainGetVcpuPinInfoArgs{Dom: wire.Domain{Name: "test"}, NCPUMaps: 4, MapLen: 2})
+			args = wire.DomainGetVcpuPinInfoArgs{Dom: wire.Domain{Name: "test"}, NCPUMaps: 4, MapLen: 2}
 		case wire.ProcConnectListAllDomains, wire.ProcConnectListAllStoragePools:
-			seed, _ = wire.Marshal(nil, wire.ListAllArgs{NeedResults: 1, Flags: 0xffff})
+			args = wire.ListAllArgs{NeedResults: 1, Flags: 0xffff}
 		default:
-			seed, _ = wire.Marshal(nil, wire.DomainArgs{Dom: wire.Domain{Name: "test"}})
+			args = wire.DomainArgs{Dom: wire.Domain{Name: "test"}}
 		}
-		f.Add(uint16(i), seed)
+		b, err := wire.Marshal(nil, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, handlerSeed{uint16(i), b})
+	}
+	return out
+}
+
+// FuzzHandlers calls every procedure's handler with arbitrary payloads on
+// an open read-only connection: decoding and bounds checks must turn any
+// payload into a result that encodes within the limits, or an error.
+func FuzzHandlers(f *testing.F) {
+	s := fuzzServer(f)
+	procs := handlerProcs(s)
+	for _, seed := range handlerSeeds(f, procs) {
+		f.Add(seed.which, seed.body)
 	}
 	conn, err := api.OpenReadOnly(context.Background(), "test:///default")
 	if err != nil {
@@ -143,3 +180,33 @@ type nopConn struct{ net.Conn }
 
 func (nopConn) RemoteAddr() net.Addr { return &net.UnixAddr{Name: "fuzz", Net: "unix"} }
 func (nopConn) Close() error         { return nil }
+
+// TestSeedCorpus rewrites testdata/fuzz with -write-corpus; otherwise it
+// checks the corpus is there.
+func TestSeedCorpus(t *testing.T) {
+	dirs := map[string][]string{}
+	for i, s := range serveConnSeeds(t) {
+		dirs["FuzzServeConn"] = append(dirs["FuzzServeConn"], fmt.Sprintf("seed-%02d\n[]byte(%q)\n", i, s))
+	}
+	for _, s := range handlerSeeds(t, handlerProcs(fuzzServer(t))) {
+		dirs["FuzzHandlers"] = append(dirs["FuzzHandlers"], fmt.Sprintf("seed-%03d\nuint16(%d)\n[]byte(%q)\n", s.which, s.which, s.body))
+	}
+	for fuzz, seeds := range dirs {
+		dir := filepath.Join("testdata", "fuzz", fuzz)
+		if !*writeCorpus {
+			if ents, err := os.ReadDir(dir); err != nil || len(ents) == 0 {
+				t.Fatalf("seed corpus %s missing (go test -run TestSeedCorpus -write-corpus): %v", dir, err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range seeds {
+			name, body, _ := strings.Cut(s, "\n")
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("go test fuzz v1\n"+body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
