@@ -191,3 +191,22 @@ func TestPathsAreCleaned(t *testing.T) {
 		t.Fatalf("volume path %q, %v", v.Target.Path, err)
 	}
 }
+
+func TestPoolSourceDirSanitised(t *testing.T) {
+	for in, want := range map[string]string{"/exports//images/": "/exports/images", "/": "/", "//": "/", "share": "share", "/a/../b": "/a/../b"} {
+		s, err := ParsePoolSource([]byte("<source><dir path='" + in + "'/></source>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Dir != want {
+			t.Errorf("dir %q -> %q, want %q", in, s.Dir, want)
+		}
+	}
+	p, err := ParseStoragePool([]byte("<pool type='gluster'><name>g</name><source><host name='gl'/><name>vol</name></source></pool>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Source.Dir != "/" {
+		t.Errorf("gluster dir %q, want /", p.Source.Dir)
+	}
+}

@@ -3,6 +3,7 @@ package xmlconf
 import (
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/google/uuid"
@@ -69,8 +70,9 @@ func (p *StoragePool) Validate() error {
 
 // Normalize fills in what libvirt fills in for a pool: a uuid, the source
 // name (the pool name) for pools named after a volume group or remote pool,
-// the target path of logical (/dev/VG) and zfs (/dev/zvol/POOL) pools, and
-// the default source format. It is idempotent.
+// the target path of logical (/dev/VG) and zfs (/dev/zvol/POOL) pools, a
+// gluster pool's source dir ("/"), and the default source format. It is
+// idempotent.
 func (p *StoragePool) Normalize() {
 	if p.UUID == (uuid.UUID{}) {
 		p.UUID = uuid.New()
@@ -91,6 +93,9 @@ func (p *StoragePool) Normalize() {
 		} else {
 			p.Target.Path = "/dev/zvol/" + p.Source.Name
 		}
+	}
+	if p.Type == "gluster" && p.Source.Dir == "" {
+		p.Source.Dir = "/"
 	}
 	if f, ok := poolFormats(p.Type); ok && p.Source.Format == "" {
 		p.Source.Format = f[0]
@@ -182,7 +187,7 @@ func parsePoolSource(e *etree.Element, s *PoolSource) error {
 			keepChildren(c, &d.Unmodelled)
 			s.Devices = append(s.Devices, d)
 		case "dir":
-			s.Dir = attrValue(c, "path")
+			s.Dir = sanitizePath(attrValue(c, "path"))
 		case "adapter":
 			s.Adapter = ptr(rawOf(c))
 		case "name":
@@ -266,6 +271,27 @@ func parsePermissions(e *etree.Element) (*Permissions, error) {
 		return nil
 	})
 	return p, err
+}
+
+// sanitizePath collapses repeated slashes and drops a trailing one (but
+// keeps "/"), as libvirt's virFileSanitizePath does; it does not resolve
+// "." or "..".
+func sanitizePath(p string) string {
+	if !strings.Contains(p, "//") && (len(p) < 2 || !strings.HasSuffix(p, "/")) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	out := b.String()
+	if len(out) > 1 {
+		out = strings.TrimSuffix(out, "/")
+	}
+	return out
 }
 
 // formatMode formats a file mode as libvirt does, "%04o".
