@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/govirt/govirt/api"
 	"github.com/govirt/govirt/api/remote/wire"
@@ -173,10 +174,15 @@ func (c *client) handle(h wire.Header, body []byte) bool {
 	}
 	if hd.inline {
 		ret, err := hd.fn(c.ctx, c, body)
-		c.reply(h, hd, ret, err)
 		if err != nil && hd.closeOnError {
+			select {
+			case <-time.After(c.srv.cfg.Auth.FailureDelay):
+			case <-c.ctx.Done():
+			}
+			c.reply(h, hd, ret, err)
 			return false
 		}
+		c.reply(h, hd, ret, err)
 		return true
 	}
 	select {

@@ -120,6 +120,9 @@ type Auth struct {
 	// Verify reports whether username and passphrase are valid. It must be
 	// set when any transport requires authentication.
 	Verify func(username, passphrase string) bool
+	// FailureDelay is how long a refused client waits for its answer
+	// before the connection closes, to slow down guessing (default 1 s).
+	FailureDelay time.Duration
 }
 
 func (a Auth) required(t Transport) bool {
@@ -212,6 +215,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if (c.Auth.Unix || c.Auth.UnixRO || c.Auth.TCP || c.Auth.TLS) && c.Auth.Verify == nil {
 		return c, errors.New("authentication is required on a transport but Auth.Verify is nil")
+	}
+	if c.Auth.FailureDelay <= 0 {
+		c.Auth.FailureDelay = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -37,7 +37,10 @@ func (s *Server) connProcs(t table) {
 		case wire.ProcAuthSASLStep:
 			h = t.add(p, clientOp(saslStep))
 		}
-		h.phase, h.inline, h.closeOnError = phaseAuth, true, true
+		h.phase, h.inline = phaseAuth, true
+		// A failed exchange ends the connection, after a delay that
+		// slows down guessing.
+		h.closeOnError = p != wire.ProcAuthSASLInit
 	}
 
 	h = t.add(wire.ProcConnectSupportsFeature, clientOp(func(_ context.Context, _ *client, a *wire.ConnectSupportsFeatureArgs) (any, error) {

@@ -173,7 +173,9 @@ func TestTooManyClients(t *testing.T) {
 }
 
 func TestSASLPlain(t *testing.T) {
-	d := start(t, daemon.Config{TCPAddr: "127.0.0.1:0", Auth: daemon.Auth{Unix: true, Verify: daemon.StaticUsers(map[string]string{"alice": "s3cret"})}})
+	const delay = 150 * time.Millisecond
+	d := start(t, daemon.Config{TCPAddr: "127.0.0.1:0", Auth: daemon.Auth{Unix: true, FailureDelay: delay,
+		Verify: daemon.StaticUsers(map[string]string{"alice": "s3cret"})}})
 	plain := func(authz, user, pass string) []int8 {
 		msg := authz + "\x00" + user + "\x00" + pass
 		out := make([]int8, len(msg))
@@ -218,6 +220,7 @@ func TestSASLPlain(t *testing.T) {
 			}
 			var ret wire.AuthSASLStartRet
 			var err error
+			began := time.Now()
 			if tc.inStep {
 				if err := r.call(wire.ProcAuthSASLStart, wire.AuthSASLStartArgs{Mech: mech, Nil: 1}, &ret); err != nil || ret.Complete != 0 {
 					t.Fatalf("AUTH_SASL_START without data = %+v, %v", ret, err)
@@ -228,6 +231,9 @@ func TestSASLPlain(t *testing.T) {
 			}
 			if !tc.ok {
 				wantCode(t, err, xmlconf.ErrAuthFailed)
+				if waited := time.Since(began); waited < delay {
+					t.Fatalf("refusal came after %v, before the %v failure delay", waited, delay)
+				}
 				r.expectClosed()
 				return
 			}

@@ -118,7 +118,7 @@ func TestReadOnlyReachesTheDaemon(t *testing.T) {
 
 func TestOpenAuth(t *testing.T) {
 	d := startDaemon(t, daemon.Config{TCPAddr: "127.0.0.1:0",
-		Auth: daemon.Auth{Unix: true, TCP: true, Verify: daemon.StaticUsers(map[string]string{"alice": "s3cret"})}})
+		Auth: daemon.Auth{Unix: true, TCP: true, FailureDelay: time.Millisecond, Verify: daemon.StaticUsers(map[string]string{"alice": "s3cret"})}})
 	ctx := context.Background()
 	both := []api.ConnectCredentialType{api.CredAuthname, api.CredPassphrase}
 	answer := func(user, pass string) func([]*api.ConnectCredential) error {

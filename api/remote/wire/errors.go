@@ -12,7 +12,9 @@ import (
 // clients expect.
 func FromError(err error, dom xmlconf.ErrorDomain) Error {
 	var e *xmlconf.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) || e.Code == xmlconf.ErrOK {
+		// Not a libvirt error, or one claiming success: either way the
+		// client must see a failure.
 		e = xmlconf.Errorf(xmlconf.ErrInternalError, "%s", err.Error())
 	}
 	d := e.Domain

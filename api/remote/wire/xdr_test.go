@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/govirt/govirt/xmlconf"
 )
 
 func strp(s string) *string { return &s }
@@ -311,6 +313,7 @@ func TestErrorConversion(t *testing.T) {
 	}{
 		{"libvirt error keeps code and domain", errNoDomain(), 42, 12, "Domain not found"},
 		{"plain error becomes internal", errors.New("boom"), 1, 13, "internal error: boom"},
+		{"error claiming success becomes internal", &xmlconf.Error{Code: xmlconf.ErrOK, Message: "odd"}, 1, 13, "internal error: odd"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
