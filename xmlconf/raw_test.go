@@ -2,6 +2,7 @@ package xmlconf
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,33 @@ func TestEscaping(t *testing.T) {
 	}
 	if back.Title != d.Title || back.Devices.Disks[0].Source.File != d.Devices.Disks[0].Source.File {
 		t.Fatalf("values changed: %q %q", back.Title, back.Devices.Disks[0].Source.File)
+	}
+}
+
+func TestManyAttributes(t *testing.T) {
+	// Past smallSet attributes the duplicate checks switch to a map (so a
+	// hostile element costs linear time); check that path is correct.
+	var b strings.Builder
+	b.WriteString("<domain type='kvm'><name>t</name><memory>1024</memory><devices><watchdog")
+	for i := range 20000 {
+		fmt.Fprintf(&b, " a%d='%d'", i, i)
+	}
+	b.WriteString("/></devices></domain>")
+	d, err := ParseDomain([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRoundTrip(t, wrap(ParseDomain), d)
+	dup := strings.Replace(b.String(), " a19999='19999'", " a5='x'", 1)
+	if _, err := ParseDomain([]byte(dup)); !errors.Is(err, ErrXMLError) || !strings.Contains(err.Error(), "'a5' repeated") {
+		t.Fatalf("duplicate among many attributes: %v", err)
+	}
+	d.Devices.Disks = []Disk{{Type: "file", Device: "disk", Target: DiskTarget{Dev: "vda"}}}
+	for i := range 40 {
+		d.Devices.Disks[0].ExtraAttrs = append(d.Devices.Disks[0].ExtraAttrs, Attr{Name: fmt.Sprintf("x%d", i)})
+	}
+	d.Devices.Disks[0].ExtraAttrs = append(d.Devices.Disks[0].ExtraAttrs, Attr{Name: "x7"})
+	if _, err := d.Marshal(); !errors.Is(err, ErrXMLError) || !strings.Contains(err.Error(), "'x7'") {
+		t.Fatalf("Marshal with a repeated extra attribute among many: %v", err)
 	}
 }

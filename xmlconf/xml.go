@@ -15,6 +15,11 @@ import (
 // cheap and safe on hostile input.
 const maxDepth = 128
 
+// smallSet is the size up to which duplicate checks scan a slice; above
+// it they use a map, so hostile elements with huge attribute lists cost
+// linear time.
+const smallSet = 16
+
 // maxDocument bounds the size of a document (libvirt's own limit for XML
 // read over its remote protocol is of the same order).
 const maxDocument = 32 << 20
@@ -109,10 +114,21 @@ func readRoot(data []byte, want string) (*etree.Element, error) {
 // checkAttrs rejects elements with a repeated attribute (not well formed
 // XML, which encoding/xml lets through).
 func checkAttrs(e *etree.Element) error {
-	for i := 1; i < len(e.Attr); i++ {
-		for j := range i {
-			if e.Attr[i].Key == e.Attr[j].Key && e.Attr[i].Space == e.Attr[j].Space {
+	if len(e.Attr) > smallSet {
+		seen := make(map[[2]string]bool, len(e.Attr))
+		for i := range e.Attr {
+			k := [2]string{e.Attr[i].Space, e.Attr[i].Key}
+			if seen[k] {
 				return xmlErr(nil, "document is not well formed: attribute '%s' repeated in <%s>", e.Attr[i].FullKey(), e.FullTag())
+			}
+			seen[k] = true
+		}
+	} else {
+		for i := 1; i < len(e.Attr); i++ {
+			for j := range i {
+				if e.Attr[i].Key == e.Attr[j].Key && e.Attr[i].Space == e.Attr[j].Space {
+					return xmlErr(nil, "document is not well formed: attribute '%s' repeated in <%s>", e.Attr[i].FullKey(), e.FullTag())
+				}
 			}
 		}
 	}
@@ -280,7 +296,8 @@ type writer struct {
 	buf     []byte
 	compact bool
 	stack   []wframe
-	names   []string // attribute names of the open start tag
+	names   []string        // attribute names of the open start tag
+	nameSet map[string]bool // the same as a set, once names is long
 	err     error
 }
 
@@ -339,6 +356,7 @@ func (w *writer) start(tag string) {
 	w.buf = append(w.buf, tag...)
 	w.stack = append(w.stack, wframe{tag: tag, open: true, inline: inline, pos: pos, parentOpen: pOpen, parentKids: pKids})
 	w.names = w.names[:0]
+	w.nameSet = nil
 }
 
 // endOmitEmpty closes the current element, or removes it when it got no
@@ -385,10 +403,25 @@ func (w *writer) attr(name, value string) {
 		w.fail(xmlErr(nil, "attribute '%s' of <%s> written after its content", name, f.tag))
 		return
 	}
-	for _, n := range w.names {
-		if n == name {
+	if w.nameSet != nil {
+		if w.nameSet[name] {
 			w.fail(xmlErr(nil, "attribute '%s' of <%s> given twice", name, f.tag))
 			return
+		}
+		w.nameSet[name] = true
+	} else {
+		for _, n := range w.names {
+			if n == name {
+				w.fail(xmlErr(nil, "attribute '%s' of <%s> given twice", name, f.tag))
+				return
+			}
+		}
+		if len(w.names) == smallSet {
+			w.nameSet = make(map[string]bool, 2*smallSet)
+			for _, n := range w.names {
+				w.nameSet[n] = true
+			}
+			w.nameSet[name] = true
 		}
 	}
 	w.names = append(w.names, name)
