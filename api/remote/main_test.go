@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -19,6 +20,9 @@ const (
 	envDaemonSocket  = "GOVIRT_TEST_DAEMON_SOCKET"
 	envDaemonURI     = "GOVIRT_TEST_DAEMON_URI"
 	envDaemonPIDFile = "GOVIRT_TEST_DAEMON_PIDFILE"
+	// envDaemonUser, "USER:PASSPHRASE", makes the read-write socket
+	// require that user.
+	envDaemonUser = "GOVIRT_TEST_DAEMON_USER"
 	// envBridge makes the test binary act as "govirt stdio-bridge
 	// --socket PATH" or "nc -U PATH" (the remote end of ssh).
 	envBridge = "GOVIRT_TEST_BRIDGE"
@@ -72,6 +76,10 @@ func daemonProcess(sock string) int {
 		Socket:  sock,
 		PIDFile: os.Getenv(envDaemonPIDFile),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if up := os.Getenv(envDaemonUser); up != "" {
+		user, pass, _ := strings.Cut(up, ":")
+		cfg.Auth = daemon.Auth{Unix: true, Verify: daemon.StaticUsers(map[string]string{user: pass})}
 	}
 	if err := daemon.Serve(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "daemon:", err)

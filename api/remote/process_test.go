@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 // startDaemonProcess starts a daemon process serving uri on a socket in
 // dir (a fresh directory when ""), and kills it when the test ends if it
 // still runs.
-func startDaemonProcess(t *testing.T, uri, dir string) *daemonProc {
+func startDaemonProcess(t *testing.T, uri, dir string, env ...string) *daemonProc {
 	t.Helper()
 	if dir == "" {
 		dir = shortDir(t)
@@ -61,6 +61,7 @@ func startDaemonProcess(t *testing.T, uri, dir string) *daemonProc {
 	p := &daemonProc{sock: filepath.Join(dir, "sock"), pidfile: filepath.Join(dir, "govirtd.pid"), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, "-test.run=^$")
 	p.cmd.Env = append(os.Environ(), envDaemonSocket+"="+p.sock, envDaemonPIDFile+"="+p.pidfile, envDaemonURI+"="+uri)
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -225,3 +225,42 @@ func TestVirsh(t *testing.T) {
 	}
 	t.Logf("procedures virsh used that the daemon answered with NO_SUPPORT: %q", unsupported)
 }
+
+// TestVirshSASL authenticates virsh (libvirt's SASL client over Cyrus
+// SASL's PLAIN plugin) against a daemon that requires a passphrase on its
+// read-write socket, with the credentials in a libvirt auth file.
+func TestVirshSASL(t *testing.T) {
+	bin := requireVirsh(t)
+	plugins, _ := filepath.Glob("/usr/lib/*/sasl2/libplain.so*")
+	if len(plugins) == 0 {
+		t.Skip("Cyrus SASL's PLAIN plugin is not installed (apt-get install libsasl2-modules)")
+	}
+	p := startDaemonProcess(t, "test:///default", "", envDaemonUser+"=alice:s3cret")
+	dir := t.TempDir()
+	tests := []struct {
+		name, pass string
+		ok         bool
+	}{
+		{"right passphrase", "s3cret", true},
+		{"wrong passphrase", "guess", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := filepath.Join(dir, tc.pass+".conf")
+			conf := "[credentials-test]\nauthname=alice\npassword=" + tc.pass + "\n\n[auth-libvirt-localhost]\ncredentials=test\n"
+			if err := os.WriteFile(auth, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("LIBVIRT_AUTH_FILE", auth)
+			v := virshRunner{t: t, bin: bin, uri: p.uri()}
+			if tc.ok {
+				v.ok([]string{"list", "--all"}, `^\s*1\s+test\s+running$`)
+				return
+			}
+			v.fails([]string{"list", "--all"}, `authentication failed`)
+		})
+	}
+	if !strings.Contains(p.stderr.String(), "client authenticated") || !strings.Contains(p.stderr.String(), "authentication refused") {
+		t.Fatalf("daemon log lacks the accepted and the refused client:\n%s", p.stderr.String())
+	}
+}
