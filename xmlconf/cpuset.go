@@ -75,9 +75,7 @@ func ParseCPUSet(s string, limit int) ([]int, error) {
 		if it.exclude {
 			continue
 		}
-		for c := it.lo; c <= it.hi; c++ {
-			set[c/64] |= 1 << (c % 64)
-		}
+		setRange(set, it.lo, it.hi)
 	}
 	for _, it := range items {
 		if it.exclude && it.lo <= highest {
@@ -110,6 +108,21 @@ func cpuNumber(t string, limit int, whole string) (int, error) {
 		return 0, Errorf(ErrInvalidArg, "cpuset '%s': CPU '%s' is out of range (max %d)", whole, t, limit-1)
 	}
 	return n, nil
+}
+
+// setRange sets bits lo..hi (inclusive) a word at a time, so that hostile
+// lists of wide ranges cost range/64 per item.
+func setRange(set []uint64, lo, hi int) {
+	for lo <= hi {
+		w, b := lo/64, lo%64
+		n := min(64-b, hi-lo+1)
+		mask := ^uint64(0)
+		if n < 64 {
+			mask = (uint64(1)<<n - 1) << b
+		}
+		set[w] |= mask
+		lo += n
+	}
 }
 
 // FormatCPUSet formats CPU numbers in libvirt's canonical syntax: sorted,

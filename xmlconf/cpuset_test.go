@@ -52,3 +52,21 @@ func TestParseCPUSet(t *testing.T) {
 		t.Fatalf("FormatCPUSet(nil) = %q", s)
 	}
 }
+
+func TestCPUSetWideRanges(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+	}{
+		{"0-63", "0-63"}, {"1-64", "1-64"}, {"63-64", "63-64"}, {"0-8191", "0-8191"}, {"5-200,^100", "5-99,101-200"},
+		{"64-127,0-63", "0-127"}, {"3-3", "3"},
+	} {
+		cpus, err := ParseCPUSet(tc.in, 0)
+		if err != nil {
+			t.Fatalf("ParseCPUSet(%q): %v", tc.in, err)
+		}
+		if got := FormatCPUSet(cpus); got != tc.want {
+			t.Errorf("ParseCPUSet(%q) formats as %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -127,38 +127,47 @@ func (n *Interface) normalize() {
 // normalizeControllers gives controllers without an index the lowest index
 // unused by controllers of the same type.
 func (dv *Devices) normalizeControllers() {
-	var used map[string]map[int]bool
+	var free map[string]*freeInts
 	for i := range dv.Controllers {
 		c := &dv.Controllers[i]
 		if c.Index >= 0 {
 			continue
 		}
-		if used == nil {
-			used = make(map[string]map[int]bool)
+		if free == nil {
+			free = make(map[string]*freeInts)
 			for _, o := range dv.Controllers {
 				if o.Index >= 0 {
-					if used[o.Type] == nil {
-						used[o.Type] = make(map[int]bool)
-					}
-					used[o.Type][o.Index] = true
+					freeFor(free, o.Type).used[o.Index] = true
 				}
 			}
 		}
-		if used[c.Type] == nil {
-			used[c.Type] = make(map[int]bool)
-		}
-		c.Index = lowestFree(used[c.Type])
-		used[c.Type][c.Index] = true
+		c.Index = freeFor(free, c.Type).take()
 	}
 }
 
-// lowestFree returns the smallest non-negative int not in used.
-func lowestFree(used map[int]bool) int {
-	n := 0
-	for used[n] {
-		n++
+// freeInts hands out the lowest non-negative ints not yet used. Because it
+// only ever adds to used, the lowest free value never decreases, so take
+// is amortised O(1).
+type freeInts struct {
+	used map[int]bool
+	next int
+}
+
+func (f *freeInts) take() int {
+	for f.used[f.next] {
+		f.next++
 	}
-	return n
+	f.used[f.next] = true
+	return f.next
+}
+
+func freeFor(m map[string]*freeInts, key string) *freeInts {
+	f := m[key]
+	if f == nil {
+		f = &freeInts{used: make(map[int]bool)}
+		m[key] = f
+	}
+	return f
 }
 
 // normalizeChars fills serial/console defaults as libvirt does: pty type,
@@ -173,22 +182,21 @@ func (dv *Devices) normalizeChars(osType string) {
 			}
 		}
 	}
-	var ports map[int]bool
+	var ports *freeInts
 	for i := range dv.Serials {
 		s := &dv.Serials[i]
 		if s.Target.Port != nil {
 			continue
 		}
 		if ports == nil {
-			ports = make(map[int]bool, len(dv.Serials))
+			ports = &freeInts{used: make(map[int]bool, len(dv.Serials))}
 			for _, o := range dv.Serials {
 				if o.Target.Port != nil {
-					ports[*o.Target.Port] = true
+					ports.used[*o.Target.Port] = true
 				}
 			}
 		}
-		port := lowestFree(ports)
-		ports[port] = true
+		port := ports.take()
 		s.Target.Port = &port
 	}
 	if osType != "hvm" {
