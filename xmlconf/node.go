@@ -74,6 +74,9 @@ func readFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, Errorf(ErrReadFailed, "%s: %w", path, err)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, Errorf(ErrReadFailed, "%s: not a regular file", path)
+	}
 	if st.Size() > maxDocument {
 		return nil, Errorf(ErrReadFailed, "%s: document of %d bytes is larger than %d bytes", path, st.Size(), maxDocument)
 	}
