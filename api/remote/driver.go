@@ -66,6 +66,11 @@ func (d *Driver) Open(ctx context.Context, u *api.URI, auth *api.ConnectAuth, fl
 		r.close()
 		return nil, err
 	}
+	if !stop() {
+		// ctx ended just now and the channel is being closed.
+		r.close()
+		return nil, ctx.Err()
+	}
 	return c, nil
 }
 
