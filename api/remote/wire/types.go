@@ -184,436 +184,384 @@ type TypedParam struct {
 	Value TypedParamValue
 }
 
-// Connection and node.
-
-type ConnectOpenArgs struct {
-	Name  *string
-	Flags uint32
-}
-
-type ConnectSupportsFeatureArgs struct{ Feature int32 }
-type ConnectSupportsFeatureRet struct{ Supported int32 }
-type ConnectGetTypeRet struct{ Type string }
-type ConnectGetVersionRet struct{ HvVer uint64 }
-type ConnectGetLibVersionRet struct{ LibVer uint64 }
-type ConnectGetHostnameRet struct{ Hostname string }
-type ConnectGetURIRet struct{ URI string }
-type ConnectGetMaxVcpusArgs struct{ Type *string }
-type ConnectGetMaxVcpusRet struct{ MaxVcpus int32 }
-type ConnectGetCapabilitiesRet struct{ Capabilities string }
-type ConnectIsSecureRet struct{ Secure int32 }
-
-// NodeGetInfoRet is remote_node_get_info_ret. Model is "char model[32]":
-// a fixed array of 32 chars, each one XDR word.
-type NodeGetInfoRet struct {
-	Model   [32]int8
-	Memory  uint64
-	CPUs    int32
-	MHz     int32
-	Nodes   int32
-	Sockets int32
-	Cores   int32
-	Threads int32
-}
-
-type NodeGetCellsFreeMemoryArgs struct {
-	StartCell int32
-	MaxCells  int32
-}
-
-type NodeGetCellsFreeMemoryRet struct {
-	Cells []uint64 `xdr:"max=1024"`
-}
-
-type NodeGetFreeMemoryRet struct{ FreeMem uint64 }
-
-// NodeGetSecurityModelRet carries NUL-terminated C strings as counted
-// arrays of chars (one word each).
-type NodeGetSecurityModelRet struct {
-	Model []int8 `xdr:"max=257"`
-	DOI   []int8 `xdr:"max=257"`
-}
-
-type NodeGetCPUMapArgs struct {
-	NeedMap    int32
-	NeedOnline int32
-	Flags      uint32
-}
-
-type NodeGetCPUMapRet struct {
-	CPUMap []byte `xdr:"max=2048"`
-	Online uint32
-	Ret    int32
-}
-
-// Authentication.
-
-type AuthListRet struct {
-	Types []int32 `xdr:"max=20"`
-}
-
-type AuthSASLInitRet struct{ Mechlist string }
-
-// AuthSASLStartArgs carries SASL data as "char data<>": one word per byte.
-type AuthSASLStartArgs struct {
-	Mech string
-	Nil  int32
-	Data []int8 `xdr:"max=65536"`
-}
-
-type AuthSASLStartRet struct {
-	Complete int32
-	Nil      int32
-	Data     []int8 `xdr:"max=65536"`
-}
-
-type AuthSASLStepArgs struct {
-	Nil  int32
-	Data []int8 `xdr:"max=65536"`
-}
-
-type AuthSASLStepRet = AuthSASLStartRet
-
-// Lists.
-
-type ListArgs struct{ Max int32 }
-type NumRet struct{ Num int32 }
-
-type ConnectListDomainsRet struct {
-	IDs []int32 `xdr:"max=16384"`
-}
-
-type DomainNamesRet struct {
-	Names []string `xdr:"max=16384"`
-}
-
-type NetworkNamesRet struct {
-	Names []string `xdr:"max=16384"`
-}
-
-type StoragePoolNamesRet struct {
-	Names []string `xdr:"max=16384"`
-}
-
-type StorageVolNamesRet struct {
-	Names []string `xdr:"max=16384"`
-}
-
-type ListAllArgs struct {
-	NeedResults int32
-	Flags       uint32
-}
-
-type ConnectListAllDomainsRet struct {
-	Domains []Domain `xdr:"max=16384"`
-	Ret     uint32
-}
-
-type ConnectListAllNetworksRet struct {
-	Nets []Network `xdr:"max=16384"`
-	Ret  uint32
-}
-
-type ConnectListAllStoragePoolsRet struct {
-	Pools []StoragePool `xdr:"max=16384"`
-	Ret   uint32
-}
-
-type StoragePoolListAllVolumesArgs struct {
-	Pool        StoragePool
-	NeedResults int32
-	Flags       uint32
-}
-
-type StoragePoolListAllVolumesRet struct {
-	Vols []StorageVol `xdr:"max=16384"`
-	Ret  uint32
-}
-
-// Shapes shared by many procedures.
-
-type XMLArgs struct{ XML string }
-type XMLFlagsArgs struct {
-	XML   string
-	Flags uint32
-}
-type XMLRet struct{ XML string }
-type NameArgs struct{ Name string }
-type NameRet struct{ Name string }
-type UUIDArgs struct{ UUID UUID }
-type TypeRet struct{ Type string }
-type FlagRet struct{ Value int32 } // is_active, is_persistent, autostart, ...
-
-// Domains.
-
-type DomainArgs struct{ Dom Domain }
-type DomainFlagsArgs struct {
-	Dom   Domain
-	Flags uint32
-}
-type DomainRet struct{ Dom Domain }
-type DomainLookupByIDArgs struct{ ID int32 }
-
-type DomainXMLArgs struct {
-	Dom Domain
-	XML string
-}
-
-type DomainGetInfoRet struct {
-	State     uint8
-	MaxMem    uint64
-	Memory    uint64
-	NrVirtCPU uint16
-	CPUTime   uint64
-}
-
-type DomainGetStateRet struct {
-	State  int32
-	Reason int32
-}
-
-type DomainMemoryArgs struct {
-	Dom    Domain
-	Memory uint64
-}
-
-type DomainGetMaxMemoryRet struct{ Memory uint64 }
-
-type DomainSetVcpusArgs struct {
-	Dom    Domain
-	NVcpus uint32
-}
-
-type DomainSetAutostartArgs struct {
-	Dom       Domain
-	Autostart int32
-}
-
-type DomainSaveArgs struct {
-	Dom Domain
-	To  string
-}
-
-type DomainRestoreArgs struct{ From string }
-
-type DomainCoreDumpArgs struct {
-	Dom   Domain
-	To    string
-	Flags uint32
-}
-
-type DomainGetVcpusArgs struct {
-	Dom     Domain
-	MaxInfo int32
-	MapLen  int32
-}
-
-type DomainGetVcpusRet struct {
-	Info    []VcpuInfo `xdr:"max=16384"`
-	CPUMaps []byte     `xdr:"max=8388608"`
-}
-
-type DomainGetVcpuPinInfoArgs struct {
-	Dom      Domain
-	NCPUMaps int32
-	MapLen   int32
-	Flags    uint32
-}
-
-type DomainGetVcpuPinInfoRet struct {
-	CPUMaps []byte `xdr:"max=8388608"`
-	Num     int32
-}
-
-type DomainPinVcpuArgs struct {
-	Dom    Domain
-	Vcpu   uint32
-	CPUMap []byte `xdr:"max=2048"`
-}
-
-type DomainPinVcpuFlagsArgs struct {
-	Dom    Domain
-	Vcpu   uint32
-	CPUMap []byte `xdr:"max=2048"`
-	Flags  uint32
-}
-
-type DomainGetSchedulerTypeRet struct {
-	Type    string
-	NParams int32
-}
-
-type DomainGetSchedulerParametersArgs struct {
-	Dom     Domain
-	NParams int32
-}
-
-type DomainGetSchedulerParametersFlagsArgs struct {
-	Dom     Domain
-	NParams int32
-	Flags   uint32
-}
-
-type DomainSchedulerParametersRet struct {
-	Params []TypedParam `xdr:"max=16"`
-}
-
-type DomainSetSchedulerParametersArgs struct {
-	Dom    Domain
-	Params []TypedParam `xdr:"max=16"`
-}
-
-type DomainSetSchedulerParametersFlagsArgs struct {
-	Dom    Domain
-	Params []TypedParam `xdr:"max=16"`
-	Flags  uint32
-}
-
-type DomainPathArgs struct {
-	Dom  Domain
-	Path string
-}
-
-type DomainBlockStatsRet struct {
-	RdReq   int64
-	RdBytes int64
-	WrReq   int64
-	WrBytes int64
-	Errs    int64
-}
-
-type DomainInterfaceStatsRet struct {
-	RxBytes   int64
-	RxPackets int64
-	RxErrs    int64
-	RxDrop    int64
-	TxBytes   int64
-	TxPackets int64
-	TxErrs    int64
-	TxDrop    int64
-}
-
-type DomainBlockPeekArgs struct {
-	Dom    Domain
-	Path   string
-	Offset uint64
-	Size   uint32
-	Flags  uint32
-}
-
-type DomainMemoryPeekArgs struct {
-	Dom    Domain
-	Offset uint64
-	Size   uint32
-	Flags  uint32
-}
-
-type DomainPeekRet struct {
-	Buffer []byte `xdr:"max=4194304"`
-}
-
-type DomainGetMessagesRet struct {
-	Msgs []string `xdr:"max=2048"`
-}
-
-type DomainMigratePrepare2Args struct {
-	URIIn     *string
-	Flags     uint64
-	Dname     *string
-	Bandwidth uint64
-	DomXML    string
-}
-
-type DomainMigratePrepare2Ret struct {
-	Cookie []byte `xdr:"max=4194304"`
-	URIOut *string
-}
-
-type DomainMigratePerformArgs struct {
-	Dom       Domain
-	Cookie    []byte `xdr:"max=4194304"`
-	URI       string
-	Flags     uint64
-	Dname     *string
-	Bandwidth uint64
-}
-
-type DomainMigrateFinish2Args struct {
-	Dname   string
-	Cookie  []byte `xdr:"max=4194304"`
-	URI     string
-	Flags   uint64
-	Retcode int32
-}
-
-type DomainMigrateFinish2Ret struct{ Ddom Domain }
-
-// Networks.
-
-type NetworkArgs struct{ Net Network }
-type NetworkFlagsArgs struct {
-	Net   Network
-	Flags uint32
-}
-type NetworkRet struct{ Net Network }
-
-type NetworkSetAutostartArgs struct {
-	Net       Network
-	Autostart int32
-}
-
-// Storage pools and volumes.
-
-type ConnectFindStoragePoolSourcesArgs struct {
-	Type    string
-	SrcSpec *string
-	Flags   uint32
-}
-
-type PoolArgs struct{ Pool StoragePool }
-type PoolFlagsArgs struct {
-	Pool  StoragePool
-	Flags uint32
-}
-type PoolRet struct{ Pool StoragePool }
-
-type StoragePoolGetInfoRet struct {
-	State      uint8
-	Capacity   uint64
-	Allocation uint64
-	Available  uint64
-}
-
-type StoragePoolSetAutostartArgs struct {
-	Pool      StoragePool
-	Autostart int32
-}
-
-type StoragePoolListVolumesArgs struct {
-	Pool StoragePool
-	Max  int32
-}
-
-type StoragePoolCreateVolArgs struct {
-	Pool  StoragePool
-	XML   string
-	Flags uint32
-}
-
-type StorageVolLookupByNameArgs struct {
-	Pool StoragePool
-	Name string
-}
-
-type VolArgs struct{ Vol StorageVol }
-type VolFlagsArgs struct {
-	Vol   StorageVol
-	Flags uint32
-}
-type VolRet struct{ Vol StorageVol }
-
-type StorageVolGetInfoRet struct {
-	Type       int8
-	Capacity   uint64
-	Allocation uint64
-}
+// Connection and node procedures (CONNECT_*, NODE_*). Each type is the
+// remote_*_args or remote_*_ret struct its name gives.
+type (
+	ConnectOpenArgs struct {
+		Name  *string
+		Flags uint32
+	}
+	ConnectSupportsFeatureArgs struct{ Feature int32 }
+	ConnectSupportsFeatureRet  struct{ Supported int32 }
+	ConnectGetTypeRet          struct{ Type string }
+	ConnectGetVersionRet       struct{ HvVer uint64 }
+	ConnectGetLibVersionRet    struct{ LibVer uint64 }
+	ConnectGetHostnameRet      struct{ Hostname string }
+	ConnectGetURIRet           struct{ URI string }
+	ConnectGetMaxVcpusArgs     struct{ Type *string }
+	ConnectGetMaxVcpusRet      struct{ MaxVcpus int32 }
+	ConnectGetCapabilitiesRet  struct{ Capabilities string }
+	ConnectIsSecureRet         struct{ Secure int32 }
+	// NodeGetInfoRet is remote_node_get_info_ret. Model is "char model[32]":
+	// a fixed array of 32 chars, each one XDR word.
+	NodeGetInfoRet struct {
+		Model   [32]int8
+		Memory  uint64
+		CPUs    int32
+		MHz     int32
+		Nodes   int32
+		Sockets int32
+		Cores   int32
+		Threads int32
+	}
+	NodeGetCellsFreeMemoryArgs struct {
+		StartCell int32
+		MaxCells  int32
+	}
+	NodeGetCellsFreeMemoryRet struct {
+		Cells []uint64 `xdr:"max=1024"`
+	}
+	NodeGetFreeMemoryRet struct{ FreeMem uint64 }
+	// NodeGetSecurityModelRet carries NUL-terminated C strings as counted
+	// arrays of chars (one word each).
+	NodeGetSecurityModelRet struct {
+		Model []int8 `xdr:"max=257"`
+		DOI   []int8 `xdr:"max=257"`
+	}
+	NodeGetCPUMapArgs struct {
+		NeedMap    int32
+		NeedOnline int32
+		Flags      uint32
+	}
+	NodeGetCPUMapRet struct {
+		CPUMap []byte `xdr:"max=2048"`
+		Online uint32
+		Ret    int32
+	}
+)
+
+// Authentication procedures (AUTH_*). Each type is the remote_*_args or
+// remote_*_ret struct its name gives.
+type (
+	AuthListRet struct {
+		Types []int32 `xdr:"max=20"`
+	}
+	AuthSASLInitRet struct{ Mechlist string }
+	// AuthSASLStartArgs carries SASL data as "char data<>": one word per byte.
+	AuthSASLStartArgs struct {
+		Mech string
+		Nil  int32
+		Data []int8 `xdr:"max=65536"`
+	}
+	AuthSASLStartRet struct {
+		Complete int32
+		Nil      int32
+		Data     []int8 `xdr:"max=65536"`
+	}
+	AuthSASLStepArgs struct {
+		Nil  int32
+		Data []int8 `xdr:"max=65536"`
+	}
+	AuthSASLStepRet = AuthSASLStartRet
+)
+
+// Listing procedures (CONNECT_LIST_*, CONNECT_NUM_OF_*, *_LIST_ALL_*). Each
+// type is the remote_*_args or remote_*_ret struct its name gives.
+type (
+	ListArgs              struct{ Max int32 }
+	NumRet                struct{ Num int32 }
+	ConnectListDomainsRet struct {
+		IDs []int32 `xdr:"max=16384"`
+	}
+	DomainNamesRet struct {
+		Names []string `xdr:"max=16384"`
+	}
+	NetworkNamesRet struct {
+		Names []string `xdr:"max=16384"`
+	}
+	StoragePoolNamesRet struct {
+		Names []string `xdr:"max=16384"`
+	}
+	StorageVolNamesRet struct {
+		Names []string `xdr:"max=16384"`
+	}
+	ListAllArgs struct {
+		NeedResults int32
+		Flags       uint32
+	}
+	ConnectListAllDomainsRet struct {
+		Domains []Domain `xdr:"max=16384"`
+		Ret     uint32
+	}
+	ConnectListAllNetworksRet struct {
+		Nets []Network `xdr:"max=16384"`
+		Ret  uint32
+	}
+	ConnectListAllStoragePoolsRet struct {
+		Pools []StoragePool `xdr:"max=16384"`
+		Ret   uint32
+	}
+	StoragePoolListAllVolumesArgs struct {
+		Pool        StoragePool
+		NeedResults int32
+		Flags       uint32
+	}
+	StoragePoolListAllVolumesRet struct {
+		Vols []StorageVol `xdr:"max=16384"`
+		Ret  uint32
+	}
+)
+
+// Payload shapes shared by many procedures: each stands for every
+// remote_*_args or remote_*_ret struct with its fields (XMLFlagsArgs is
+// remote_domain_create_xml_args, remote_storage_pool_define_xml_args, ...).
+type (
+	XMLArgs      struct{ XML string }
+	XMLFlagsArgs struct {
+		XML   string
+		Flags uint32
+	}
+	XMLRet   struct{ XML string }
+	NameArgs struct{ Name string }
+	NameRet  struct{ Name string }
+	UUIDArgs struct{ UUID UUID }
+	TypeRet  struct{ Type string }
+	FlagRet  struct{ Value int32 } // is_active, is_persistent, autostart, ...
+)
+
+// Domain procedures (DOMAIN_*). Each type is the remote_*_args or
+// remote_*_ret struct its name gives.
+type (
+	DomainArgs      struct{ Dom Domain }
+	DomainFlagsArgs struct {
+		Dom   Domain
+		Flags uint32
+	}
+	DomainRet            struct{ Dom Domain }
+	DomainLookupByIDArgs struct{ ID int32 }
+	DomainXMLArgs        struct {
+		Dom Domain
+		XML string
+	}
+	DomainGetInfoRet struct {
+		State     uint8
+		MaxMem    uint64
+		Memory    uint64
+		NrVirtCPU uint16
+		CPUTime   uint64
+	}
+	DomainGetStateRet struct {
+		State  int32
+		Reason int32
+	}
+	DomainMemoryArgs struct {
+		Dom    Domain
+		Memory uint64
+	}
+	DomainGetMaxMemoryRet struct{ Memory uint64 }
+	DomainSetVcpusArgs    struct {
+		Dom    Domain
+		NVcpus uint32
+	}
+	DomainSetAutostartArgs struct {
+		Dom       Domain
+		Autostart int32
+	}
+	DomainSaveArgs struct {
+		Dom Domain
+		To  string
+	}
+	DomainRestoreArgs  struct{ From string }
+	DomainCoreDumpArgs struct {
+		Dom   Domain
+		To    string
+		Flags uint32
+	}
+	DomainGetVcpusArgs struct {
+		Dom     Domain
+		MaxInfo int32
+		MapLen  int32
+	}
+	DomainGetVcpusRet struct {
+		Info    []VcpuInfo `xdr:"max=16384"`
+		CPUMaps []byte     `xdr:"max=8388608"`
+	}
+	DomainGetVcpuPinInfoArgs struct {
+		Dom      Domain
+		NCPUMaps int32
+		MapLen   int32
+		Flags    uint32
+	}
+	DomainGetVcpuPinInfoRet struct {
+		CPUMaps []byte `xdr:"max=8388608"`
+		Num     int32
+	}
+	DomainPinVcpuArgs struct {
+		Dom    Domain
+		Vcpu   uint32
+		CPUMap []byte `xdr:"max=2048"`
+	}
+	DomainPinVcpuFlagsArgs struct {
+		Dom    Domain
+		Vcpu   uint32
+		CPUMap []byte `xdr:"max=2048"`
+		Flags  uint32
+	}
+	DomainGetSchedulerTypeRet struct {
+		Type    string
+		NParams int32
+	}
+	DomainGetSchedulerParametersArgs struct {
+		Dom     Domain
+		NParams int32
+	}
+	DomainGetSchedulerParametersFlagsArgs struct {
+		Dom     Domain
+		NParams int32
+		Flags   uint32
+	}
+	DomainSchedulerParametersRet struct {
+		Params []TypedParam `xdr:"max=16"`
+	}
+	DomainSetSchedulerParametersArgs struct {
+		Dom    Domain
+		Params []TypedParam `xdr:"max=16"`
+	}
+	DomainSetSchedulerParametersFlagsArgs struct {
+		Dom    Domain
+		Params []TypedParam `xdr:"max=16"`
+		Flags  uint32
+	}
+	DomainPathArgs struct {
+		Dom  Domain
+		Path string
+	}
+	DomainBlockStatsRet struct {
+		RdReq   int64
+		RdBytes int64
+		WrReq   int64
+		WrBytes int64
+		Errs    int64
+	}
+	DomainInterfaceStatsRet struct {
+		RxBytes   int64
+		RxPackets int64
+		RxErrs    int64
+		RxDrop    int64
+		TxBytes   int64
+		TxPackets int64
+		TxErrs    int64
+		TxDrop    int64
+	}
+	DomainBlockPeekArgs struct {
+		Dom    Domain
+		Path   string
+		Offset uint64
+		Size   uint32
+		Flags  uint32
+	}
+	DomainMemoryPeekArgs struct {
+		Dom    Domain
+		Offset uint64
+		Size   uint32
+		Flags  uint32
+	}
+	DomainPeekRet struct {
+		Buffer []byte `xdr:"max=4194304"`
+	}
+	DomainGetMessagesRet struct {
+		Msgs []string `xdr:"max=2048"`
+	}
+	DomainMigratePrepare2Args struct {
+		URIIn     *string
+		Flags     uint64
+		Dname     *string
+		Bandwidth uint64
+		DomXML    string
+	}
+	DomainMigratePrepare2Ret struct {
+		Cookie []byte `xdr:"max=4194304"`
+		URIOut *string
+	}
+	DomainMigratePerformArgs struct {
+		Dom       Domain
+		Cookie    []byte `xdr:"max=4194304"`
+		URI       string
+		Flags     uint64
+		Dname     *string
+		Bandwidth uint64
+	}
+	DomainMigrateFinish2Args struct {
+		Dname   string
+		Cookie  []byte `xdr:"max=4194304"`
+		URI     string
+		Flags   uint64
+		Retcode int32
+	}
+	DomainMigrateFinish2Ret struct{ Ddom Domain }
+)
+
+// Network procedures (NETWORK_*). Each type is the remote_*_args or
+// remote_*_ret struct its name gives.
+type (
+	NetworkArgs      struct{ Net Network }
+	NetworkFlagsArgs struct {
+		Net   Network
+		Flags uint32
+	}
+	NetworkRet              struct{ Net Network }
+	NetworkSetAutostartArgs struct {
+		Net       Network
+		Autostart int32
+	}
+)
+
+// Storage pool and volume procedures (STORAGE_POOL_*, STORAGE_VOL_*). Each
+// type is the remote_*_args or remote_*_ret struct its name gives.
+type (
+	ConnectFindStoragePoolSourcesArgs struct {
+		Type    string
+		SrcSpec *string
+		Flags   uint32
+	}
+	PoolArgs      struct{ Pool StoragePool }
+	PoolFlagsArgs struct {
+		Pool  StoragePool
+		Flags uint32
+	}
+	PoolRet               struct{ Pool StoragePool }
+	StoragePoolGetInfoRet struct {
+		State      uint8
+		Capacity   uint64
+		Allocation uint64
+		Available  uint64
+	}
+	StoragePoolSetAutostartArgs struct {
+		Pool      StoragePool
+		Autostart int32
+	}
+	StoragePoolListVolumesArgs struct {
+		Pool StoragePool
+		Max  int32
+	}
+	StoragePoolCreateVolArgs struct {
+		Pool  StoragePool
+		XML   string
+		Flags uint32
+	}
+	StorageVolLookupByNameArgs struct {
+		Pool StoragePool
+		Name string
+	}
+	VolArgs      struct{ Vol StorageVol }
+	VolFlagsArgs struct {
+		Vol   StorageVol
+		Flags uint32
+	}
+	VolRet               struct{ Vol StorageVol }
+	StorageVolGetInfoRet struct {
+		Type       int8
+		Capacity   uint64
+		Allocation uint64
+	}
+)
