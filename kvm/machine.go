@@ -152,16 +152,17 @@ type Machine struct {
 
 	kernel, initrd []byte
 
-	pio     *devices.Bus
-	mmio    *devices.Bus
-	pci     atomic.Pointer[pciHolder]
-	serial  *devices.Serial
-	kbc     *devices.I8042
-	cf9     *devices.ResetControl
-	rtc     *devices.RTC
-	pm      *devices.ACPIPM
-	post    *devices.POST
-	sigChan chan os.Signal
+	pio       *devices.Bus
+	mmio      *devices.Bus
+	pci       atomic.Pointer[pciHolder]
+	serial    *devices.Serial
+	kbc       *devices.I8042
+	cf9       *devices.ResetControl
+	rtc       *devices.RTC
+	pm        *devices.ACPIPM
+	post      *devices.POST
+	debugMMIO *devices.POST
+	sigChan   chan os.Signal
 
 	// Snapshots of the state after creation, restored on reset.
 	initialVCPU []*kvmapi.VCPUState

@@ -131,14 +131,15 @@ func (m *Machine) createDevices() error {
 		{layout.PortACPIPMTmr, devices.PMTimerLen, "pm timer", m.pm.Timer()},
 		{layout.PortACPIGPE0, devices.GPE0Len, "gpe0", m.pm.GPE0()},
 		{layout.PortBootMarker, 1, "boot marker", bootMarker{m}},
-		{0x80, 1, "post", m.post},
+		{layout.PortPOST, 1, "post", m.post},
 	}
 	for _, r := range regs {
 		if err := m.pio.Register(r.base, r.size, r.name, r.h); err != nil {
 			return err
 		}
 	}
-	return nil
+	m.debugMMIO = &devices.POST{}
+	return m.mmio.Register(layout.DebugMMIOBase, layout.DebugMMIOSize, "debug mmio", m.debugMMIO)
 }
 
 // boot loads the kernel, tables and boot vCPU state into a machine whose

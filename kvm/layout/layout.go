@@ -37,6 +37,12 @@ const (
 
 	// MSIAddressBase is the x86 MSI address window (writes here are MSIs).
 	MSIAddressBase = 0xFEE0_0000
+
+	// DebugMMIOBase is a 4 KiB page of MMIO that records writes and counts
+	// them (the MMIO twin of the POST port 0x80): guests and benchmarks use
+	// it to cause cheap, harmless MMIO exits.
+	DebugMMIOBase = 0xFEB0_0000
+	DebugMMIOSize = 0x1000
 )
 
 // Legacy I/O ports.
@@ -55,6 +61,8 @@ const (
 	// PortBootMarker is the boot-time marker: a guest write here records the
 	// time since the vCPUs were started.
 	PortBootMarker = 0x3F0
+	// PortPOST is the diagnostic port guests write as an I/O delay.
+	PortPOST = 0x80
 )
 
 // Interrupt lines (GSIs on the I/O APIC; the same numbers on the PIC below 16).

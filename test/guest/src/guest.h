@@ -23,6 +23,7 @@
 #define PORT_COM1 0x3F8
 #define PORT_BOOT_MARKER 0x3F0
 #define PORT_POST 0x80
+#define DEBUG_MMIO 0xFEB00000UL /* host: layout.DebugMMIOBase */
 #define PORT_RESET_CF9 0xCF9
 #define PORT_I8042_CMD 0x64
 
@@ -33,7 +34,6 @@
 #define IOAPIC_BASE 0xFEC00000UL
 
 #define SCI_VECTOR 0x30
-#define USER_EXIT_VECTOR 0x80
 
 /* GDT selectors */
 #define KCODE 0x08
@@ -85,6 +85,18 @@ static inline u64 rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
+static inline u64 rdmsr(u32 msr)
+{
+	u32 lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((u64)hi << 32) | lo;
+}
+
+static inline void wrmsr(u32 msr, u64 v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
+}
+
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
 
@@ -97,6 +109,7 @@ int strncmp(const char *a, const char *b, u64 n);
 void putc_raw(char c);
 void puts_raw(const char *s);
 void print(const char *fmt, ...);
+void console_write(const char *s, u64 n);
 void lock_console(void);
 void unlock_console(void);
 u64 splitmix64(u64 x);
@@ -125,7 +138,9 @@ void lapic_eoi(void);
 /* user.c */
 u64 run_user(void (*fn)(u64), u64 arg);
 void user_dirty(u64 arg);
-void user_pio(u64 arg);
+void kernel_pio(u64 count);
+void user_mmio(u64 arg);
+void kernel_port_garbage(void);
 void user_garbage(u64 arg);
 void user_exit(u64 code);
 u64 dirty_checksum(u64 *p, u64 words);

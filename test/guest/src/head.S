@@ -168,9 +168,12 @@ run_user:
 	pushq %rax			/* rip */
 	iretq
 
-	/* int $0x80 from ring 3 lands here on the TSS rsp0 stack. */
-	.globl isr_user_exit
-isr_user_exit:
+	/*
+	 * isr_user_exit(value): ring 3 finished (user_exit); drop the trap
+	 * frame and return value from run_user.
+	 */
+	.globl user_return
+user_return:
 	mov $KDATA, %ax
 	mov %ax, %ds
 	mov %ax, %es
@@ -184,10 +187,16 @@ isr_user_exit:
 	pop %rbx
 	ret
 
+	/*
+	 * System calls from ring 3 are ud2 with the call number in rax: the
+	 * #UD handler serves them. int n and syscall are not used because
+	 * hosts like kvm_pvm do not deliver them to an unmodified kernel.
+	 */
 	.globl user_exit
 user_exit:
-	int $USER_EXIT_VECTOR
+	xor %eax, %eax
 	ud2
+	jmp user_exit
 
 	.globl halt_forever
 halt_forever:

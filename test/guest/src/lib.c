@@ -66,7 +66,36 @@ void lock_console(void)
 
 void unlock_console(void) { __atomic_store_n(&console_lock, 0, __ATOMIC_RELEASE); }
 
-static void put_uint(u64 v, int base, int width)
+/* Output goes through a line buffer so ring-3 code can hand whole lines
+ * to the kernel (port I/O from ring 3 faults on some hosts, e.g. kvm_pvm,
+ * whatever IOPL says). */
+struct linebuf {
+	char b[256];
+	u64 n;
+};
+
+static void buf_putc(struct linebuf *lb, char c)
+{
+	if (lb->n < sizeof(lb->b))
+		lb->b[lb->n++] = c;
+}
+
+static int user_mode(void)
+{
+	u16 cs;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	return (cs & 3) == 3;
+}
+
+void console_write(const char *s, u64 n)
+{
+	lock_console();
+	for (u64 i = 0; i < n; i++)
+		putc_raw(s[i]);
+	unlock_console();
+}
+
+static void put_uint(struct linebuf *lb, u64 v, int base, int width)
 {
 	char buf[24];
 	int i = 0;
@@ -78,21 +107,23 @@ static void put_uint(u64 v, int base, int width)
 	while (i < width)
 		buf[i++] = '0';
 	while (i)
-		putc_raw(buf[--i]);
+		buf_putc(lb, buf[--i]);
 }
 
 /*
  * print: a small printf (%s %c %d %u %x %lx %lu %ld %016lx %%) that writes
- * the whole line under the console lock.
+ * the whole line at once: directly in kernel mode, through the console
+ * system call (ud2 with rax 1, see head.S) in user mode.
  */
 void print(const char *fmt, ...)
 {
 	va_list ap;
+	struct linebuf lb;
+	lb.n = 0;
 	va_start(ap, fmt);
-	lock_console();
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
-			putc_raw(*fmt);
+			buf_putc(&lb, *fmt);
 			continue;
 		}
 		fmt++;
@@ -107,37 +138,43 @@ void print(const char *fmt, ...)
 		}
 		switch (*fmt) {
 		case 's': {
-			const char *s = va_arg(ap, const char *);
-			puts_raw(s ? s : "(null)");
+			const char *q = va_arg(ap, const char *);
+			for (q = q ? q : "(null)"; *q; q++)
+				buf_putc(&lb, *q);
 			break;
 		}
 		case 'c':
-			putc_raw((char)va_arg(ap, int));
+			buf_putc(&lb, (char)va_arg(ap, int));
 			break;
 		case 'd': {
 			i64 v = lng ? va_arg(ap, i64) : va_arg(ap, int);
 			if (v < 0) {
-				putc_raw('-');
+				buf_putc(&lb, '-');
 				v = -v;
 			}
-			put_uint((u64)v, 10, width);
+			put_uint(&lb, (u64)v, 10, width);
 			break;
 		}
 		case 'u':
-			put_uint(lng ? va_arg(ap, u64) : va_arg(ap, u32), 10, width);
+			put_uint(&lb, lng ? va_arg(ap, u64) : va_arg(ap, u32), 10, width);
 			break;
 		case 'x':
-			put_uint(lng ? va_arg(ap, u64) : va_arg(ap, u32), 16, width);
+			put_uint(&lb, lng ? va_arg(ap, u64) : va_arg(ap, u32), 16, width);
 			break;
 		case '%':
-			putc_raw('%');
+			buf_putc(&lb, '%');
 			break;
 		default:
-			putc_raw('?');
+			buf_putc(&lb, '?');
 		}
+		if (!*fmt)
+			break;
 	}
-	unlock_console();
 	va_end(ap);
+	if (user_mode())
+		__asm__ volatile("ud2" : : "a"(1UL), "D"(lb.b), "S"(lb.n) : "memory");
+	else
+		console_write(lb.b, lb.n);
 }
 
 u64 splitmix64(u64 x)

@@ -16,8 +16,9 @@ extern u8 trap_stack[];
 extern u64 idt[512];
 extern void isr0(void), isr1(void), isr2(void), isr3(void), isr4(void), isr5(void), isr6(void), isr7(void),
 	isr8(void), isr10(void), isr11(void), isr12(void), isr13(void), isr14(void), isr16(void), isr17(void),
-	isr18(void), isr19(void), isr48(void), isr255(void), isr_user_exit(void);
+	isr18(void), isr19(void), isr48(void), isr255(void);
 extern void do_int3(void);
+extern __attribute__((noreturn)) void user_return(u64 value);
 extern char int3_return[];
 
 static const char *cmdline;
@@ -45,7 +46,7 @@ static void setup_cpu_tables(void)
 			set_idt_gate(v, exc[v], v == 3 ? 3 : 0);
 	set_idt_gate(SCI_VECTOR, isr48, 0);
 	set_idt_gate(255, isr255, 0);
-	set_idt_gate(USER_EXIT_VECTOR, isr_user_exit, 3);
+
 	__asm__ volatile("ltr %w0" : : "r"(TSS_SEL));
 }
 
@@ -138,7 +139,19 @@ void trap(struct trap_frame *f)
 		return;
 	case 255:
 		return;
+	case 6: /* ud2 from ring 3 is a system call (rax: 0 exit, 1 console write) */
+		if ((f->cs & 3) == 3 && *(volatile u16 *)f->rip == 0x0B0F) {
+			if (f->rax == 0)
+				user_return(f->rdi);
+			if (f->rax == 1 && f->rsi <= 256)
+				console_write((const char *)f->rdi, f->rsi);
+			f->rip += 2;
+			return;
+		}
+		break;
 	}
+	if ((f->cs & 3) == 3)
+		unlock_console(); /* user code may have died holding it */
 	print("GVTEST FAIL exception vec=%lu err=%lx rip=%lx cs=%lx\n", f->vector, f->error, f->rip, f->cs);
 	halt_forever();
 }
@@ -173,9 +186,12 @@ static void run_test(const char *t, u64 n)
 		}
 		run_user(user_dirty, 0);
 	} else if (token_is(t, n, "pio")) {
-		uparams.pio_count = param_u64("govirt.pio_count=", 100000);
-		run_user(user_pio, 0);
+		kernel_pio(param_u64("govirt.pio_count=", 100000));
+	} else if (token_is(t, n, "mmio")) {
+		uparams.pio_count = param_u64("govirt.mmio_count=", 100000);
+		run_user(user_mmio, 0);
 	} else if (token_is(t, n, "garbage")) {
+		kernel_port_garbage();
 		run_user(user_garbage, 0);
 	} else if (token_is(t, n, "blk")) {
 		virtio_blk_test();

@@ -39,16 +39,29 @@ void user_dirty(u64 arg)
 	user_exit(0);
 }
 
-/* The exits-per-second load: one port write per iteration. */
-void user_pio(u64 arg)
+/* Exits-per-second load with port I/O: one write to the POST port per
+ * iteration. It runs in kernel mode: ring-3 port I/O faults under
+ * kvm_pvm even with IOPL 3. */
+void kernel_pio(u64 n)
 {
-	(void)arg;
-	u64 n = uparams.pio_count;
 	print("GVTEST pio start %lu\n", n);
 	for (u64 i = 0; i < n; i++)
 		outb(PORT_POST, (u8)i);
 	mailbox->pio_count = n;
 	print("GVTEST pio done %lu\n", n);
+}
+
+/* Exits-per-second load from ring 3 (natively executed everywhere): one
+ * MMIO write to the debug register per iteration. */
+void user_mmio(u64 arg)
+{
+	(void)arg;
+	u64 n = uparams.pio_count;
+	print("GVTEST mmio start %lu\n", n);
+	for (u64 i = 0; i < n; i++)
+		mmio_write32(DEBUG_MMIO, (u32)i);
+	mailbox->pio_count = n;
+	print("GVTEST mmio done %lu\n", n);
 	user_exit(0);
 }
 
@@ -68,15 +81,13 @@ static int skip_port(u32 port)
 }
 
 /*
- * Hostile-guest load: write pseudo-random values of every width to every
- * port and read them back, then poke the MMIO hole (stride 4 KiB outside
- * the in-kernel APICs, densely in the first 64 KiB of ECAM).
+ * Hostile-guest load, part 1 (kernel mode, as ring-3 port I/O may fault):
+ * write pseudo-random values of every width to every port and read them
+ * back.
  */
-void user_garbage(u64 arg)
+void kernel_port_garbage(void)
 {
-	(void)arg;
-	u64 seed = 1;
-	u64 ports = 0, mmio = 0;
+	u64 seed = 1, ports = 0;
 	print("GVTEST garbage start\n");
 	for (u32 port = 0; port < 0x10000; port++) {
 		if (skip_port(port) || (port + 3 < 0x10000 && (skip_port(port + 1) || skip_port(port + 2) || skip_port(port + 3))))
@@ -94,6 +105,17 @@ void user_garbage(u64 arg)
 		}
 		ports++;
 	}
+	print("GVTEST garbage ports=%lu\n", ports);
+}
+
+/*
+ * Part 2 (ring 3): poke the MMIO hole, stride 4 KiB outside the in-kernel
+ * APICs, densely in the first 64 KiB of ECAM.
+ */
+void user_garbage(u64 arg)
+{
+	(void)arg;
+	u64 seed = 7, mmio = 0;
 	for (u64 a = 0xC0000000UL; a < 0x100000000UL; a += 0x1000) {
 		if (a >= 0xFEC00000UL && a < 0xFF000000UL)
 			continue; /* IOAPIC, LAPIC: in-kernel */
@@ -116,6 +138,6 @@ void user_garbage(u64 arg)
 			mmio++;
 		}
 	}
-	print("GVTEST garbage done ports=%lu mmio=%lu\n", ports, mmio);
+	print("GVTEST garbage done mmio=%lu\n", mmio);
 	user_exit(0);
 }
