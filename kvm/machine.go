@@ -220,6 +220,14 @@ func New(cfg Config) (*Machine, error) {
 func (m *Machine) init() error {
 	cfg := m.cfg
 	var err error
+	t0 := time.Now()
+	phases := []any{}
+	phase := func(name string) {
+		now := time.Now()
+		phases = append(phases, name, now.Sub(t0))
+		t0 = now
+	}
+	defer func() { m.log.Debug("machine created", phases...) }()
 	if m.kernel, err = os.ReadFile(cfg.Kernel); err != nil {
 		return fmt.Errorf("new machine: read kernel: %w", err)
 	}
@@ -257,12 +265,14 @@ func (m *Machine) init() error {
 	if err := m.vm.SetIdentityMapAddr(layout.KVMIdentityMapAddr); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("create vm")
 	if err := m.vm.CreateIRQChip(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
 	if err := m.vm.CreatePIT2(kvmapi.PITSpeakerDummy); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("irqchip and pit")
 	m.irqs = newInterrupts(m.vm)
 	if m.mem, err = guestmem.New(cfg.MemoryBytes); err != nil {
 		return fmt.Errorf("new machine: %w", err)
@@ -270,6 +280,7 @@ func (m *Machine) init() error {
 	if err := m.mem.Register(m.vm); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("memory")
 	supported, err := m.sys.SupportedCPUID()
 	if err != nil {
 		return fmt.Errorf("new machine: %w", err)
@@ -280,15 +291,18 @@ func (m *Machine) init() error {
 	if err := m.createVCPUs(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("vcpus")
 	if err := m.snapshotInitial(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("snapshot")
 	if err := m.createDevices(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
 	if err := m.boot(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
+	phase("boot")
 	m.sigChan = make(chan os.Signal, 1)
 	signal.Notify(m.sigChan, kickSignal)
 	return nil

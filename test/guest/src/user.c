@@ -109,14 +109,14 @@ void kernel_port_garbage(void)
 }
 
 /*
- * Part 2 (ring 3): poke the MMIO hole, stride 4 KiB outside the in-kernel
+ * Part 2 (ring 3): poke the MMIO hole, stride 16 KiB outside the in-kernel
  * APICs, densely in the first 64 KiB of ECAM.
  */
 void user_garbage(u64 arg)
 {
 	(void)arg;
 	u64 seed = 7, mmio = 0;
-	for (u64 a = 0xC0000000UL; a < 0x100000000UL; a += 0x1000) {
+	for (u64 a = 0xC0000000UL; a < 0x100000000UL; a += 0x4000) {
 		if (a >= 0xFEC00000UL && a < 0xFF000000UL)
 			continue; /* IOAPIC, LAPIC: in-kernel */
 		if (a >= acpi.ecam_base && a < acpi.ecam_base + 0x10000)
