@@ -3,7 +3,9 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -81,6 +83,12 @@ func (c *client) shutdown() {
 func (c *client) run() {
 	c.log.Debug("client connected")
 	defer c.finish()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.tlsHandshake(tc); err != nil {
+			c.log.Warn("TLS handshake failed", "err", err)
+			return
+		}
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
 		msg, err := wire.ReadFrame(br)
@@ -102,6 +110,27 @@ func (c *client) run() {
 			return
 		}
 	}
+}
+
+// tlsHandshakeTimeout bounds a TLS client's handshake.
+const tlsHandshakeTimeout = 30 * time.Second
+
+// tlsHandshake completes the handshake (verifying the client's
+// certificate) and then, as libvirtd does, sends the single byte 1 that
+// tells libvirt clients their certificate was accepted.
+func (c *client) tlsHandshake(tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if err := tc.SetWriteDeadline(time.Now().Add(tlsHandshakeTimeout)); err != nil {
+		return err
+	}
+	if _, err := tc.Write([]byte{1}); err != nil {
+		return fmt.Errorf("send the TLS confirmation byte: %w", err)
+	}
+	return tc.SetWriteDeadline(time.Time{})
 }
 
 // finish tears the connection down: calls are cancelled and waited for,

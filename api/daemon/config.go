@@ -157,6 +157,13 @@ func StaticUsers(users map[string]string) func(username, passphrase string) bool
 // pkipath layout: servercert.pem and serverkey.pem are the daemon's
 // certificate and key, cacert.pem the CA that signs client certificates.
 // Clients must present a certificate signed by that CA.
+//
+// Interoperability: libvirt 9.0's GnuTLS client does not offer an RSA client
+// certificate signed with PKCS#1 v1.5 (what certtool and most CAs make) to
+// a TLS 1.3 server built on Go, whose certificate request lists only
+// RSA-PSS for RSA keys; such virsh clients fail with "Unable to read TLS
+// confirmation". ECDSA certificates work over TLS 1.3; for RSA ones set
+// MaxVersion to tls.VersionTLS12 on the returned config.
 func LoadServerTLS(dir string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "servercert.pem"), filepath.Join(dir, "serverkey.pem"))
 	if err != nil {
@@ -209,6 +216,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TLSAddr != "" && c.TLS == nil {
 		return c, errors.New("a TLS listener needs a TLS config")
+	}
+	if c.TLS != nil {
+		// libvirt's client (9.0) waits for the socket to turn readable
+		// after the handshake and then expects the confirmation byte; a
+		// TLS 1.3 session ticket arriving first makes it fail with
+		// EAGAIN. libvirtd sends no tickets, so neither do we.
+		c.TLS = c.TLS.Clone()
+		c.TLS.SessionTicketsDisabled = true
 	}
 	if c.NoUnix && c.TCPAddr == "" && c.TLSAddr == "" {
 		return c, errors.New("no listener configured")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/govirt/govirt/api"
 )
@@ -98,11 +99,37 @@ func dial(ctx context.Context, u *api.URI, flags api.ConnectFlags) (*channel, er
 		if err != nil {
 			return nil, connectErr("unable to connect to server at '%s' over TLS: %w", addr, err)
 		}
+		if err := tlsConfirmation(ctx, nc); err != nil {
+			return nil, errors.Join(err, nc.Close())
+		}
 		return &channel{ReadWriteCloser: nc, transport: transport, secure: true}, nil
 	case "ssh":
 		return dialSSH(ctx, u, flags)
 	}
 	return nil, api.Errorf(api.ErrNoConnect, "transport '%s' of '%s' is not supported (use unix, tcp, tls or ssh)", transport, u.String())
+}
+
+// tlsConfirmation reads the byte a libvirt daemon sends after the TLS
+// handshake: 1 when it accepted our certificate (and address).
+func tlsConfirmation(ctx context.Context, nc net.Conn) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	if err := nc.SetReadDeadline(deadline); err != nil {
+		return connectErr("set TLS confirmation deadline: %w", err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(nc, b[:]); err != nil {
+		return connectErr("unable to read TLS confirmation: %w", err)
+	}
+	if b[0] != 1 {
+		return connectErr("server verification (of our certificate or IP address) failed")
+	}
+	if err := nc.SetReadDeadline(time.Time{}); err != nil {
+		return connectErr("clear TLS confirmation deadline: %w", err)
+	}
+	return nil
 }
 
 func hostPort(u *api.URI, def int) string {
