@@ -123,10 +123,10 @@ func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 // connects with govirt's remote driver, virsh (libvirt's GnuTLS client) and
 // go-libvirt.
 //
-// With RSA keys the daemon is held to TLS 1.2: libvirt 9.0's GnuTLS client
-// does not offer an RSA client certificate to a Go TLS 1.3 server (whose
-// CertificateRequest lists only RSA-PSS, while the certificate is signed
-// with PKCS#1 v1.5), so RSA deployments with virsh clients need that cap.
+// With RSA keys the daemon is held to TLS 1.2: Debian 12's virsh does not
+// present an RSA client certificate to Go's TLS 1.3 server (see
+// daemon.LoadServerTLS), so RSA deployments with virsh clients need that
+// cap.
 func TestTLS(t *testing.T) {
 	for _, kt := range []struct {
 		name   string
