@@ -564,6 +564,10 @@ func (m *Machine) Close() error {
 	if m.done != nil && m.vcpus != nil {
 		m.Stop()
 	}
+	// Wait for a reset in flight (it runs under ctl) before releasing what
+	// it uses.
+	m.ctl.Lock()
+	defer m.ctl.Unlock()
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
