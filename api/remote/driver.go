@@ -15,8 +15,8 @@ import (
 func init() { api.Register(api.RemoteScheme, &Driver{}) }
 
 // Driver is the remote driver. The zero value (registered for
-// api.RemoteScheme) logs nothing; NewDriver gives one with a logger for
-// use through OpenWith.
+// api.RemoteScheme) logs nothing; NewDriver gives one with a logger, whose
+// Open a program may call directly.
 type Driver struct {
 	log *slog.Logger
 }
