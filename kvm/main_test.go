@@ -135,6 +135,7 @@ type machineOpts struct {
 	cmdline string
 	reboot  RebootPolicy
 	cpuSets [][]int
+	setup   func(*Machine) // before Start
 }
 
 // startGuest creates and starts a machine running the test guest.
@@ -164,6 +165,9 @@ func startGuest(t testing.TB, o machineOpts) (*Machine, *console) {
 			t.Errorf("close machine: %v", err)
 		}
 	})
+	if o.setup != nil {
+		o.setup(m)
+	}
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@
 //
 // Its behaviour is selected on the kernel command line:
 //
-//	govirt.test=smp,int3,dirty,pio,garbage,blk,net,triple,wait-power,poweroff,reboot,reboot-kbd,halt
-//	govirt.dirty_mib=N govirt.dirty_rounds=N (0: forever) govirt.pio_count=N
+//	govirt.test=smp,int3,dirty,pio,mmio,garbage,pci,blk,net,triple,wait-power,poweroff,reboot,reboot-kbd,halt
+//	govirt.dirty_mib=N govirt.dirty_rounds=N (0: forever) govirt.pio_count=N govirt.mmio_count=N
 //
 // Tests run in the order given; wait-power, poweroff, reboot, reboot-kbd,
 // triple and halt do not return.

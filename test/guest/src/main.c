@@ -193,6 +193,8 @@ static void run_test(const char *t, u64 n)
 	} else if (token_is(t, n, "garbage")) {
 		kernel_port_garbage();
 		run_user(user_garbage, 0);
+	} else if (token_is(t, n, "pci")) {
+		pci_list();
 	} else if (token_is(t, n, "blk")) {
 		virtio_blk_test();
 	} else if (token_is(t, n, "net")) {

@@ -343,3 +343,18 @@ int virtio_net_test(void)
 	print_hex("GVTEST net frame ", rx_bufs[id] + NET_HDR, len - NET_HDR < 32 ? (int)(len - NET_HDR) : 32);
 	return 0;
 }
+
+/* List the functions present on bus 0 (through ECAM). */
+void pci_list(void)
+{
+	u64 base = ecam_base();
+	int found = 0;
+	for (int dev = 0; dev < 32; dev++) {
+		u32 id = mmio_read32(base + ((u64)dev << 15));
+		if ((id & 0xFFFF) == 0xFFFF)
+			continue;
+		print("GVTEST pci 00:%02x %04x:%04x\n", dev, id & 0xFFFF, id >> 16);
+		found++;
+	}
+	print("GVTEST pci done %d\n", found);
+}
