@@ -138,6 +138,7 @@ const (
 	ProcDomainPinVcpuFlags                Procedure = 225 // REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
 	ProcDomainGetVcpuPinInfo              Procedure = 230 // REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO
 	ProcDomainUndefineFlags               Procedure = 231 // REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS
+	ProcDomainBlockStatsFlags             Procedure = 243 // REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS
 	ProcConnectListAllDomains             Procedure = 273 // REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS
 	ProcConnectListAllStoragePools        Procedure = 281 // REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS
 	ProcStoragePoolListAllVolumes         Procedure = 282 // REMOTE_PROC_STORAGE_POOL_LIST_ALL_VOLUMES
@@ -410,6 +411,8 @@ func ProcName(p Procedure) string {
 		return "DOMAIN_GET_VCPU_PIN_INFO"
 	case ProcDomainUndefineFlags:
 		return "DOMAIN_UNDEFINE_FLAGS"
+	case ProcDomainBlockStatsFlags:
+		return "DOMAIN_BLOCK_STATS_FLAGS"
 	case ProcConnectListAllDomains:
 		return "CONNECT_LIST_ALL_DOMAINS"
 	case ProcConnectListAllStoragePools:

@@ -23,6 +23,7 @@ const (
 	SecurityModelMax             = 257     // REMOTE_SECURITY_MODEL_MAX (VIR_SECURITY_MODEL_BUFLEN)
 	SecurityDOIMax               = 257     // REMOTE_SECURITY_DOI_MAX (VIR_SECURITY_DOI_BUFLEN)
 	DomainMessagesMax            = 2048    // REMOTE_DOMAIN_MESSAGES_MAX
+	DomainBlockStatsParamsMax    = 16      // REMOTE_DOMAIN_BLOCK_STATS_PARAMETERS_MAX
 )
 
 // Authentication types of AUTH_LIST (remote_auth_type).
@@ -452,6 +453,16 @@ type (
 		TxPackets int64
 		TxErrs    int64
 		TxDrop    int64
+	}
+	DomainBlockStatsFlagsArgs struct {
+		Dom     Domain
+		Path    string
+		NParams int32
+		Flags   uint32
+	}
+	DomainBlockStatsFlagsRet struct {
+		Params  []TypedParam `xdr:"max=16"`
+		NParams int32
 	}
 	DomainBlockPeekArgs struct {
 		Dom    Domain

@@ -275,7 +275,7 @@ func allMessageTypes() []any {
 		DomainGetVcpuPinInfoArgs{}, DomainGetVcpuPinInfoRet{}, DomainPinVcpuArgs{}, DomainPinVcpuFlagsArgs{},
 		DomainGetSchedulerTypeRet{}, DomainGetSchedulerParametersArgs{}, DomainGetSchedulerParametersFlagsArgs{},
 		DomainSchedulerParametersRet{}, DomainSetSchedulerParametersArgs{}, DomainSetSchedulerParametersFlagsArgs{},
-		DomainPathArgs{}, DomainBlockStatsRet{}, DomainInterfaceStatsRet{}, DomainBlockPeekArgs{},
+		DomainPathArgs{}, DomainBlockStatsRet{}, DomainBlockStatsFlagsArgs{}, DomainBlockStatsFlagsRet{}, DomainInterfaceStatsRet{}, DomainBlockPeekArgs{},
 		DomainMemoryPeekArgs{}, DomainPeekRet{}, DomainGetMessagesRet{}, DomainMigratePrepare2Args{},
 		DomainMigratePrepare2Ret{}, DomainMigratePerformArgs{}, DomainMigrateFinish2Args{}, DomainMigrateFinish2Ret{},
 		NetworkArgs{}, NetworkFlagsArgs{}, NetworkRet{}, NetworkSetAutostartArgs{},
