@@ -41,10 +41,11 @@ type PCIState struct {
 	Device              json.RawMessage   `json:"device"`
 }
 
-// SaveState exports the device's state. A running device is paused for the
-// snapshot (its goroutines stop after completing the chains they took) and
-// resumed afterwards, so the snapshot is consistent; the machine normally
-// saves with its vCPUs paused.
+// SaveState exports the device's state. For migration, call Pause first:
+// the device then stays stopped. Without Pause, a running device is stopped
+// for the snapshot (its goroutines complete the chains they took) and
+// restarted afterwards, so the snapshot is consistent but the device goes
+// on consuming chains (a live snapshot).
 func (t *PCIDevice) SaveState() (PCIState, error) {
 	fs := t.Function.State()
 	t.mu.Lock()

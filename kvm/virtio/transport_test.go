@@ -598,6 +598,7 @@ func TestSaveRestoreRunning(t *testing.T) {
 	// In flight: made available, not yet noticed by the device (no kick).
 	in, head := r.request(t, q, []byte("in flight"), false)
 
+	r.tr.Pause()
 	st, err := r.tr.SaveState()
 	if err != nil {
 		t.Fatal(err)
@@ -678,6 +679,11 @@ func TestSaveRestoreRunning(t *testing.T) {
 		r.roundTrip(t, q, []byte("after"), false)
 		if !virtiotest.WaitFor(timeout, func() bool { return irq2.CountMSI(virtiotest.VectorData(1)) > 0 }) {
 			t.Fatal("no msi from the restored device")
+		}
+	})
+	t.Run("source stayed paused", func(t *testing.T) {
+		if got := q.UsedIdx(); got != 7 {
+			t.Fatalf("used idx %d: the in-flight chain was completed twice or not at all", got)
 		}
 	})
 	t.Run("restoring into a used device fails", func(t *testing.T) {
