@@ -37,7 +37,9 @@
 // State: the daemon keeps none of its own. All it knows comes from the
 // driver behind its URI (for the native driver, the state directory), so
 // killing and restarting it loses nothing; running guests are separate
-// processes and keep running.
+// processes and keep running. It opens its URI once at start (failing
+// early when it cannot) and keeps that connection until it stops, so a
+// driver's per-process start-up work happens when the daemon starts.
 //
 // The CLI starts a daemon with
 //

@@ -29,12 +29,15 @@ type Server struct {
 	// errDomain is the error domain of errors that carry none.
 	errDomain api.ErrorDomain
 
-	// mu protects listeners, pidfile, clients and started.
+	// mu protects listeners, pidfile, primary, clients and started.
 	mu        sync.Mutex
 	listeners []*listener
 	pidfile   *os.File
-	clients   map[*client]struct{}
-	started   bool
+	// primary is the daemon's own connection to its URI, open from Listen
+	// to shutdown (see Listen).
+	primary *api.Conn
+	clients map[*client]struct{}
+	started bool
 
 	// calls counts client goroutines, for shutdown.
 	calls sync.WaitGroup
@@ -78,9 +81,16 @@ func Serve(ctx context.Context, cfg Config) error {
 	return s.Serve(ctx)
 }
 
-// Listen writes the pidfile and opens every configured listener, so that
-// clients can connect as soon as it returns; Serve then accepts them. On
-// error nothing is left behind.
+// Listen writes the pidfile, opens the daemon's URI and every configured
+// listener, so that clients can connect as soon as it returns; Serve then
+// accepts them. On error nothing is left behind.
+//
+// The daemon keeps its own connection to the URI for its lifetime. A URI
+// that cannot be opened (the driver is missing or refuses) fails here
+// rather than at the first client, and a driver with per-process start-up
+// work (the native driver re-attaching to running guests) does it when the
+// daemon starts. The connection holds no daemon state: clients never see
+// it.
 func (s *Server) Listen() (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,7 +99,7 @@ func (s *Server) Listen() (err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.closeListenersLocked()
+			s.releaseLocked()
 		}
 	}()
 	if s.cfg.PIDFile != "" {
@@ -99,6 +109,11 @@ func (s *Server) Listen() (err error) {
 		}
 		s.pidfile = f
 	}
+	conn, err := api.Open(context.Background(), s.cfg.URI)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", s.cfg.URI, err)
+	}
+	s.primary = conn
 	if !s.cfg.NoUnix {
 		if err := s.listenUnix(s.cfg.Socket, s.cfg.SocketMode, TransportUnix); err != nil {
 			return err
@@ -178,7 +193,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 
 	s.mu.Lock()
-	s.closeListenersLocked()
+	s.releaseLocked()
 	clients := make([]*client, 0, len(s.clients))
 	for c := range s.clients {
 		clients = append(clients, c)
@@ -263,7 +278,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, t Transport) <-chan
 }
 
 // Precondition: s.mu is held.
-func (s *Server) closeListenersLocked() {
+func (s *Server) releaseLocked() {
 	for _, l := range s.listeners {
 		if err := l.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("close listener", "addr", l.ln.Addr().String(), "err", err)
@@ -275,6 +290,12 @@ func (s *Server) closeListenersLocked() {
 		}
 	}
 	s.listeners = nil
+	if s.primary != nil {
+		if err := s.primary.Close(context.Background()); err != nil {
+			s.log.Warn("close the daemon's connection", "uri", s.cfg.URI, "err", err)
+		}
+		s.primary = nil
+	}
 	if s.pidfile != nil {
 		if err := os.Remove(s.cfg.PIDFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("remove pidfile", "path", s.cfg.PIDFile, "err", err)

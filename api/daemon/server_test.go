@@ -302,3 +302,31 @@ func TestBridge(t *testing.T) {
 		t.Fatal("Bridge to a missing socket succeeded")
 	}
 }
+
+func TestListenFailsWhenTheURICannotBeOpened(t *testing.T) {
+	dir := shortDir(t)
+	tests := []struct {
+		name, uri string
+	}{
+		{"missing node file", "test://" + filepath.Join(dir, "missing.xml")},
+		{"driver not registered", "nosuchdriver:///system"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(dir, "sock")
+			pid := filepath.Join(dir, "pid")
+			s, err := daemon.New(daemon.Config{URI: tc.uri, Socket: sock, PIDFile: pid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Listen(); err == nil || !strings.Contains(err.Error(), tc.uri) {
+				t.Fatalf("Listen = %v, want an error naming %s", err, tc.uri)
+			}
+			for _, p := range []string{sock, sock + daemon.ROSuffix, pid} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("%s left behind: %v", p, err)
+				}
+			}
+		})
+	}
+}
