@@ -39,6 +39,16 @@
 //   - Storage is bookkeeping only: pools and volumes are never written to
 //     disk, a new pool has 100 GiB capacity, and volume allocations are
 //     accounted in the pool's allocation and available space.
+//   - The scheduler is libvirt's test one, "fair" with an unsigned "weight"
+//     (50), except that a weight that is set is kept.
+//
+// Where libvirt's test driver answers with INTERNAL_ERROR for a wrong
+// state (starting a running domain, resuming a running one) this driver
+// answers OPERATION_INVALID with the QEMU driver's message, as the
+// project's reference requires; AttachDevice, DetachDevice, BlockPeek and
+// migration, which libvirt's test driver lacks, behave as the QEMU driver's
+// do. Domains of type "test", "kvm" and "qemu" are accepted, so that code
+// written for the native driver runs unchanged against this one.
 package testdriver
 
 import (
