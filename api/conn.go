@@ -26,7 +26,7 @@ func Initialize() error { return nil }
 // libvirt's numbering (major*1,000,000 + minor*1,000 + release).
 func GetVersion(typ string) (libVer, typeVer uint64, err error) {
 	switch typ {
-	case "", "KVM", "QEMU", "Test", "test", "Remote", "remote", "kvm", "qemu":
+	case "", "KVM", "QEMU", "TEST", "Test", "test", "Remote", "remote", "kvm", "qemu":
 		return LibVersion, LibVersion, nil
 	}
 	return LibVersion, 0, Errorf(ErrNoSupport, "no driver of type '%s'", typ)

@@ -58,6 +58,7 @@ const (
 	ErrOperationUnsupported = xmlconf.ErrOperationUnsupported
 	ErrStorageVolExist      = xmlconf.ErrStorageVolExist
 	ErrOverflow             = xmlconf.ErrOverflow
+	ErrDeviceMissing        = xmlconf.ErrDeviceMissing
 )
 
 // libvirt error domains.

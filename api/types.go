@@ -15,6 +15,51 @@ const (
 	DomainPMSuspended DomainState = 7
 )
 
+// State reasons (virDomainRunningReason, virDomainPausedReason,
+// virDomainShutoffReason, ...): the second result of Domain.GetState. The
+// numbers are per state, as libvirt's.
+const (
+	DomainRunningUnknown           = 0
+	DomainRunningBooted            = 1
+	DomainRunningMigrated          = 2
+	DomainRunningRestored          = 3
+	DomainRunningFromSnapshot      = 4
+	DomainRunningUnpaused          = 5
+	DomainRunningMigrationCanceled = 6
+	DomainRunningSaveCanceled      = 7
+	DomainRunningWakeup            = 8
+	DomainRunningCrashed           = 9
+
+	DomainPausedUnknown      = 0
+	DomainPausedUser         = 1
+	DomainPausedMigration    = 2
+	DomainPausedSave         = 3
+	DomainPausedDump         = 4
+	DomainPausedIOError      = 5
+	DomainPausedWatchdog     = 6
+	DomainPausedFromSnapshot = 7
+	DomainPausedShuttingDown = 8
+	DomainPausedSnapshot     = 9
+	DomainPausedCrashed      = 10
+	DomainPausedStartingUp   = 11
+
+	DomainShutdownUnknown = 0
+	DomainShutdownUser    = 1
+
+	DomainShutoffUnknown      = 0
+	DomainShutoffShutdown     = 1
+	DomainShutoffDestroyed    = 2
+	DomainShutoffCrashed      = 3
+	DomainShutoffMigrated     = 4
+	DomainShutoffSaved        = 5
+	DomainShutoffFailed       = 6
+	DomainShutoffFromSnapshot = 7
+	DomainShutoffDaemon       = 8
+
+	DomainCrashedUnknown  = 0
+	DomainCrashedPanicked = 1
+)
+
 func (s DomainState) String() string {
 	switch s {
 	case DomainNoState:

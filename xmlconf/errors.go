@@ -86,6 +86,7 @@ const (
 	ErrStorageVolExist      ErrorNumber = 90
 	ErrCPUIncompatible      ErrorNumber = 91
 	ErrNoServer             ErrorNumber = 95
+	ErrDeviceMissing        ErrorNumber = 99
 )
 
 var errorNames = map[ErrorNumber]string{
@@ -103,7 +104,7 @@ var errorNames = map[ErrorNumber]string{
 	ErrOperationTimeout: "OPERATION_TIMEOUT", ErrOperationAborted: "OPERATION_ABORTED",
 	ErrAuthCancelled: "AUTH_CANCELLED", ErrOperationUnsupported: "OPERATION_UNSUPPORTED",
 	ErrStorageProbeFailed: "STORAGE_PROBE_FAILED", ErrStorageVolExist: "STORAGE_VOL_EXIST",
-	ErrCPUIncompatible: "CPU_INCOMPATIBLE", ErrNoServer: "NO_SERVER", ErrMigrateUnsafe: "MIGRATE_UNSAFE",
+	ErrCPUIncompatible: "CPU_INCOMPATIBLE", ErrNoServer: "NO_SERVER", ErrDeviceMissing: "DEVICE_MISSING", ErrMigrateUnsafe: "MIGRATE_UNSAFE",
 	ErrArgumentUnsupported: "ARGUMENT_UNSUPPORTED", ErrStoragePoolBuilt: "STORAGE_POOL_BUILT",
 	ErrOverflow: "OVERFLOW", ErrResourceBusy: "RESOURCE_BUSY", ErrAccessDenied: "ACCESS_DENIED",
 	ErrMigratePersistFailed: "MIGRATE_PERSIST_FAILED", ErrNoDomainSnapshot: "NO_DOMAIN_SNAPSHOT",
@@ -211,6 +212,7 @@ var templates = map[ErrorNumber]string{
 	ErrOverflow:             "value too large",
 	ErrResourceBusy:         "resource busy",
 	ErrAccessDenied:         "access denied",
+	ErrDeviceMissing:        "device not found",
 }
 
 // Errorf makes an *Error whose message is libvirt's template for code
