@@ -342,3 +342,22 @@ func TestDefaultSocketsMatchTheDaemon(t *testing.T) {
 		t.Fatalf("SessionSocket without XDG_RUNTIME_DIR = %q, %v", s, err)
 	}
 }
+
+func TestPlainTCP(t *testing.T) {
+	d := startDaemon(t, daemon.Config{TCPAddr: "127.0.0.1:0"})
+	ctx := context.Background()
+	uri := "kvm+tcp://" + d.srv.Addr(daemon.TransportTCP).String() + "/system"
+	c := open(t, uri)
+	dom, err := c.LookupDomainByName(ctx, "test")
+	if err != nil || dom.ID() != 1 {
+		t.Fatalf("lookup over tcp: %v", err)
+	}
+	ro, err := api.OpenReadOnly(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	if _, err := ro.DomainDefineXML(ctx, domainXML("tcp-ro")); !errors.Is(err, api.ErrOperationDenied) {
+		t.Fatalf("define on a read-only tcp connection = %v", err)
+	}
+}
