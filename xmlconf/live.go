@@ -114,7 +114,7 @@ func (d *Domain) AttachDevice(dev *Device) error {
 // DetachDevice removes the device matching dev from d
 // (virDomainDetachDevice on the definition): a disk by target device, an
 // interface by MAC address, any other device by identical XML. A device
-// that is not there is ErrOperationFailed.
+// that is not there is ErrDeviceMissing, as in libvirt.
 func (d *Domain) DetachDevice(dev *Device) error {
 	if err := dev.validate(); err != nil {
 		return err
@@ -128,7 +128,7 @@ func (d *Domain) DetachDevice(dev *Device) error {
 				return nil
 			}
 		}
-		return Errorf(ErrOperationFailed, "disk %s not found", dev.Disk.Target.Dev)
+		return Errorf(ErrDeviceMissing, "no target device %s", dev.Disk.Target.Dev)
 	case dev.Interface != nil:
 		for i := range dv.Interfaces {
 			if dv.Interfaces[i].MAC == dev.Interface.MAC {
@@ -136,7 +136,7 @@ func (d *Domain) DetachDevice(dev *Device) error {
 				return nil
 			}
 		}
-		return Errorf(ErrOperationFailed, "interface with MAC %s not found", dev.Interface.MAC)
+		return Errorf(ErrDeviceMissing, "no device matching MAC address %s found", dev.Interface.MAC)
 	}
 	want, err := NewRawElement(dev.Other.XML)
 	if err != nil {
@@ -148,5 +148,5 @@ func (d *Domain) DetachDevice(dev *Device) error {
 			return nil
 		}
 	}
-	return Errorf(ErrOperationFailed, "device <%s> not found", want.Name())
+	return Errorf(ErrDeviceMissing, "no matching <%s> device found", want.Name())
 }

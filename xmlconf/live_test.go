@@ -108,7 +108,7 @@ func TestAttachDetachDevice(t *testing.T) {
 	}
 	for _, s := range []string{"<disk><target dev='vdz'/></disk>", "<interface type='user'><mac address='52:54:00:00:00:09'/></interface>",
 		"<watchdog model='ib700'/>"} {
-		if err := d.DetachDevice(parse(s)); !errors.Is(err, ErrOperationFailed) {
+		if err := d.DetachDevice(parse(s)); !errors.Is(err, ErrDeviceMissing) {
 			t.Errorf("detach of missing %s: %v", s, err)
 		}
 	}
