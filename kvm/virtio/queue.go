@@ -335,7 +335,8 @@ func (q *Queue) DisableNotify() {
 }
 
 // EnableNotify asks the driver to notify on new chains and reports whether
-// chains arrived meanwhile (the caller must then keep draining).
+// chains arrived meanwhile that can be taken (the caller must then keep
+// draining).
 func (q *Queue) EnableNotify() bool {
 	if !q.active {
 		return false
@@ -350,7 +351,9 @@ func (q *Queue) EnableNotify() bool {
 		q.usedFlags &^= usedFlagNoNotify
 		q.publishUsed()
 	}
-	return q.availIdx() != q.lastAvail
+	// While bus mastering is off the chains cannot be taken; reporting them
+	// would make the caller spin.
+	return q.availIdx() != q.lastAvail && q.dmaOK()
 }
 
 // Interrupt notifies the driver of used chains unless it suppressed the
