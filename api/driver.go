@@ -97,9 +97,12 @@ type DomainStateReason struct {
 	Reason int
 }
 
-// ListFlags filter the ListAll* calls (the VIR_CONNECT_LIST_* bits shared by
-// domains, networks and pools: 1 inactive, 2 active, 4 persistent,
-// 8 transient, 16 autostart, 32 no autostart). Zero means all.
+// ListFlags filter the ListAll* calls, with the values of
+// VIR_CONNECT_LIST_NETWORKS_* and VIR_CONNECT_LIST_STORAGE_POOLS_* (1
+// inactive, 2 active, 4 persistent, 8 transient, 16 autostart, 32 no
+// autostart). libvirt's domain filters number these differently (1 active,
+// 2 inactive, 1024/2048 autostart); the remote driver translates. Zero
+// means all.
 type ListFlags uint32
 
 // List filters.
