@@ -129,6 +129,10 @@ func (q *Queue) Ready() bool { return q.active }
 // queue. The device's loop polls it and calls DrainKick.
 func (q *Queue) KickFD() int { return q.kick.FD() }
 
+// Kick makes the queue's notification pending, as a driver notify does; a
+// device uses it to have its loop look at the queue.
+func (q *Queue) Kick() error { return q.kick.Signal() }
+
 // DrainKick consumes pending notifications.
 func (q *Queue) DrainKick() error { return q.kick.Drain() }
 
