@@ -34,6 +34,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	c.register(storageCommands()...)
 	c.register(hostCommands()...)
 	c.register(extraCommands()...)
+	c.register(daemonCommands()...)
 
 	i := 0
 	for ; i < len(argv); i++ {
