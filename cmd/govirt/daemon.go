@@ -18,7 +18,7 @@ func daemonCommands() []*command {
 	return []*command{
 		{name: "daemon", group: g, noConn: true, help: "serve libvirt's remote protocol for virsh and other libvirt clients",
 			opts: []string{"uri=", "socket=", "pidfile=", "listen-tcp=", "listen-tls=", "pki=", "auth-file=", "auth-unix", "verbose"},
-			run: cmdDaemon},
+			run:  cmdDaemon},
 		{name: "stdio-bridge", group: g, noConn: true, help: "relay stdin/stdout to a daemon socket (used over ssh)",
 			opts: []string{"socket="}, run: func(c *cli, a *cmdArgs) error {
 				sock := a.opt("socket")
