@@ -692,3 +692,68 @@ func TestSaveRestoreRunning(t *testing.T) {
 		}
 	})
 }
+
+func TestPauseResume(t *testing.T) {
+	r := newRig(t, newMemory(t), virtio.PCIConfig{})
+	if err := r.drv.Init(virtiotest.Options{MSIX: true}); err != nil {
+		t.Fatal(err)
+	}
+	q := r.drv.Queues[0]
+	r.tr.Pause()
+	_, head := r.request(t, q, []byte("paused"), false)
+	q.Kick()
+	time.Sleep(20 * time.Millisecond)
+	if _, _, ok := q.PollUsed(); ok {
+		t.Fatal("paused device completed a request")
+	}
+	if err := r.tr.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := q.WaitUsed(timeout)
+	if err != nil || id != head {
+		t.Fatalf("after resume: id %d, %v", id, err)
+	}
+}
+
+// TestConcurrentVCPUs has several "vCPUs" hit the bus at once while the
+// driver does I/O; run with -race.
+func TestConcurrentVCPUs(t *testing.T) {
+	r := newRig(t, newMemory(t), virtio.PCIConfig{})
+	if err := r.drv.Init(virtiotest.Options{MSIX: true}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for v := 0; v < 4; v++ {
+		wg.Add(1)
+		go func(v int) {
+			defer wg.Done()
+			buf := make([]byte, 4)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch (v + i) % 5 {
+				case 0:
+					r.bus.MMIORead(layout.ECAMBase+uint64(slot)<<15, buf)
+				case 1:
+					r.bus.MMIORead(r.drv.Common+virtiotest.CommonNumQueues, buf[:2])
+				case 2:
+					r.bus.MMIORead(r.drv.DeviceCfg, buf)
+				case 3:
+					r.bus.MMIORead(r.drv.MSIXTable, buf)
+				case 4:
+					r.bus.PIOWrite(0xCF8, []byte{0, 0, 0, 0x80})
+					r.bus.PIORead(0xCFC, buf)
+				}
+			}
+		}(v)
+	}
+	for i := 0; i < 50; i++ {
+		r.roundTrip(t, r.drv.Queues[i%2], []byte("concurrent"), false)
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -9,6 +9,16 @@
 // region's MMIO handler or, when the machine supports it, directly by KVM
 // through an ioeventfd. Interrupts go out as MSI-X messages, or through the
 // ISR and INTx when the driver left MSI-X off.
+//
+// Wiring a device into a machine:
+//
+//	bus, _ := pci.NewBus(vm, log)                 // vm: pci.Interrupts (+ optional IOEventRegistrar)
+//	disk, _ := blk.New(blk.Config{File: f, Serial: "vda"})
+//	dev, _ := virtio.NewPCI(disk, virtio.PCIConfig{Memory: mem, Log: log})
+//	_ = bus.Add(1, dev)                           // slot 1: INTA on pci.INTxGSI(1, pci.PinA)
+//	...                                           // vCPU exits call bus.PIO*/MMIO*
+//	dev.Pause(); st, _ := dev.SaveState()         // migration, with vCPUs paused
+//	_ = dev.Close()                               // then f.Close()
 package virtio
 
 import (

@@ -37,7 +37,13 @@ type rig struct {
 func newRig(t testing.TB, cfg Config, features uint64) *rig {
 	t.Helper()
 	requireRoot(t)
-	r := &rig{peer: newTapPeer(t, true), irq: virtiotest.NewIRQs()}
+	return newRigOn(t, newTapPeer(t, true), cfg, features)
+}
+
+// newRigOn builds the device on an existing tap (the fuzzer reuses one).
+func newRigOn(t testing.TB, peer *tapPeer, cfg Config, features uint64) *rig {
+	t.Helper()
+	r := &rig{peer: peer, irq: virtiotest.NewIRQs()}
 	var err error
 	if r.mem, err = virtiotest.NewMemory(virtiotest.Region{Base: 0, Size: 64 << 20}); err != nil {
 		t.Fatal(err)

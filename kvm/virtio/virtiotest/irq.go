@@ -1,6 +1,7 @@
 package virtiotest
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -79,16 +80,22 @@ func (r *IRQs) Raised(gsi uint32) int {
 	return r.raised[gsi]
 }
 
-// WaitFor polls cond until it holds or the timeout passes.
+// WaitFor polls cond until it holds or the timeout passes: a driver
+// polling the used ring. It yields for the first few rounds (completions
+// usually follow quickly) and then sleeps briefly between polls.
 func WaitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	for {
+	for i := 0; ; i++ {
 		if cond() {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if i%64 == 63 && time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(200 * time.Microsecond)
+		if i < 2000 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 }
