@@ -1,0 +1,40 @@
+// Package vmm is the per-domain VMM process and its control channel.
+//
+// Every running domain is its own process: the govirt binary re-executed
+// as `govirt __vmm -config FILE` (Main). The process holds the KVM machine,
+// guest memory, vCPU threads and devices of one guest, so a crash of one
+// guest's VMM takes nothing else down, and a daemon or library user that
+// restarts re-attaches to running VMMs through their control sockets.
+//
+// The native driver prepares everything that needs host-wide state first
+// (storage volumes resolved to paths, persistent taps created on their
+// bridges, a private runtime directory), then calls Spawn with a Config. The
+// VMM translates the domain XML into a kvm.Machine (Check is the same
+// translation without side effects, so a definition that Check accepts is
+// one the VMM can run), listens on its control socket and runs until the
+// guest powers off, crashes beyond its lifecycle policy, or is destroyed.
+// It then writes an exit record (ReadExitRecord) in the runtime directory,
+// answers pending Wait calls, closes its taps' descriptors (the driver
+// deletes the taps), removes its socket and exits with status 0.
+//
+// # Control protocol
+//
+// The control socket (mode 0600) carries one request and one response per
+// connection, each a frame of a 4-byte big-endian length followed by that
+// many bytes of JSON. Requests are at most MaxRequestSize bytes and are
+// decoded strictly (unknown fields, trailing data and out-of-range values
+// are errors); responses are at most MaxResponseSize bytes. An error
+// response carries a libvirt error code, domain and message, which Client
+// turns back into an *xmlconf.Error. Any number of clients may connect at
+// once; a request that blocks (Wait) holds only its own connection.
+//
+// # Lifecycle actions
+//
+// on_poweroff: destroy (the VMM exits, reason "poweroff") or restart (the
+// machine is rebuilt in the same process and boots again). on_reboot:
+// restart (the machine resets in place) or destroy (reason
+// "reboot-destroy"); a triple fault counts as a reboot request, as on real
+// hardware. on_crash: destroy (reason "crashed"), restart, or preserve (the
+// VMM stays, paused with reason "crashed", so memory can be peeked, until
+// Destroy). Other actions are ErrConfigUnsupported.
+package vmm
