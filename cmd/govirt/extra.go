@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/govirt/govirt/kvm/vmm"
 	"github.com/govirt/govirt/network"
 )
 
@@ -25,6 +26,8 @@ func runHidden(argv []string) (int, bool) {
 	switch argv[0] {
 	case networkHelperCmd:
 		return network.HelperMain(argv[1:]), true
+	case "__vmm": // the per-domain VMM (kvm/vmm.Spawn runs it)
+		return vmm.Main(argv[1:]), true
 	}
 	return 0, false
 }
