@@ -757,3 +757,43 @@ func TestConcurrentVCPUs(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// machineWithIOEvents is a machine whose Interrupts also offer ioeventfds.
+type machineWithIOEvents struct {
+	*virtiotest.IRQs
+	*ioevents
+}
+
+func TestIOEventFDFromMachine(t *testing.T) {
+	mem := newMemory(t)
+	m := machineWithIOEvents{virtiotest.NewIRQs(), &ioevents{regs: map[uint64]int{}}}
+	bus, err := pci.NewBus(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := virtio.NewPCI(&echoDevice{}, virtio.PCIConfig{Memory: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := bus.Add(slot, tr); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(layout.PCIMMIOBase)
+	d, err := virtiotest.Probe(bus, mem, slot, &next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Init(virtiotest.Options{MSIX: true}); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.regs) != 2 {
+		t.Fatalf("registrations %v: the machine's RegisterIOEvent was not used", m.regs)
+	}
+}
