@@ -171,6 +171,14 @@ func (m *Machine) boot() error {
 		return err
 	}
 	m.log.Debug("kernel loaded", "kind", res.Kind.String(), "entry", res.Entry, "initrd", res.InitrdAddr)
+	switch {
+	case res.HostDecompressed:
+		m.log.Info("kernel decompressed on the host", "compression", res.Compression.String(),
+			"bytes", res.DecompressedSize, "took", res.DecompressTime, "entry", fmt.Sprintf("%#x", res.Entry))
+	case res.Kind == boot.KindBzImage:
+		m.log.Info("kernel left to decompress itself in the guest", "compression", res.Compression.String(),
+			"reason", res.InGuestReason)
+	}
 	bsp := m.vcpus[0].fd
 	sregs, err := bsp.GetSregs()
 	if err != nil {

@@ -29,6 +29,8 @@ const (
 	hdrRelocatable     = 0x234
 	hdrXLoadFlags      = 0x236
 	hdrCmdlineSize     = 0x238
+	hdrPayloadOffset   = 0x248
+	hdrPayloadLength   = 0x24C
 	hdrPrefAddress     = 0x258
 	hdrInitSize        = 0x260
 
@@ -59,6 +61,15 @@ type BzImage struct {
 	CmdlineSize   uint32
 	InitSize      uint32 // memory the kernel needs from its load address
 	PrefAddress   uint64
+	// KernelAlignment is the physical alignment a relocatable kernel
+	// needs (protocol 2.05+); Relocatable says whether it may be loaded
+	// anywhere so aligned rather than only at PrefAddress.
+	KernelAlignment uint32
+	Relocatable     bool
+	// PayloadOffset and PayloadLength locate the compressed kernel
+	// inside Kernel (protocol 2.08+; both 0 before).
+	PayloadOffset uint32
+	PayloadLength uint32
 	// Header is the setup header as found in the image (file offsets
 	// 0x1F1 up to its end), to be copied into boot_params.
 	Header []byte
@@ -89,6 +100,12 @@ func ParseBzImage(data []byte) (*BzImage, error) {
 	}
 	b.InitrdAddrMax = le.Uint32(data[hdrInitrdAddrMax:])
 	b.CmdlineSize = le.Uint32(data[hdrCmdlineSize:])
+	b.KernelAlignment = le.Uint32(data[hdrKernelAlignment:])
+	b.Relocatable = data[hdrRelocatable] != 0
+	if b.Protocol >= 0x0208 {
+		b.PayloadOffset = le.Uint32(data[hdrPayloadOffset:])
+		b.PayloadLength = le.Uint32(data[hdrPayloadLength:])
+	}
 	if b.Protocol >= 0x020A {
 		b.PrefAddress = le.Uint64(data[hdrPrefAddress:])
 		b.InitSize = le.Uint32(data[hdrInitSize:])

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/govirt/govirt/kvm/layout"
 )
@@ -89,10 +90,27 @@ type Result struct {
 	KernelEnd  uint64
 	InitrdAddr uint64
 	InitrdSize uint64
+
+	// Compression is the method of a bzImage's payload (MethodUnknown
+	// for an ELF image or a bzImage without one).
+	Compression Method
+	// HostDecompressed says the loader decompressed the bzImage's
+	// payload and placed the vmlinux itself: Entry is the vmlinux's
+	// 64-bit entry (startup_64), not the bzImage's decompressor.
+	HostDecompressed bool
+	// DecompressedSize is the size of the vmlinux ELF and DecompressTime
+	// how long decompressing and placing it took (HostDecompressed only).
+	DecompressedSize uint64
+	DecompressTime   time.Duration
+	// InGuestReason says why a bzImage was left to decompress itself in
+	// the guest (nil if HostDecompressed or not a bzImage).
+	InGuestReason error
 }
 
 // Load writes the kernel, command line, initrd, zero page, page tables and
-// GDT into mem. The image format is detected from its contents.
+// GDT into mem. The image format is detected from its contents; a
+// bzImage's payload is decompressed here when it can be (see the package
+// documentation and Result).
 func Load(mem Memory, cfg Config) (*Result, error) {
 	if cfg.LowRAMEnd <= layout.KernelLoadAddr || cfg.LowRAMEnd > layout.MMIOHoleStart {
 		return nil, fmt.Errorf("load kernel: low ram end %#x out of range", cfg.LowRAMEnd)
@@ -106,13 +124,8 @@ func Load(mem Memory, cfg Config) (*Result, error) {
 
 	if bz, err := ParseBzImage(cfg.Kernel); err == nil {
 		res.Kind, res.Protocol = KindBzImage, bz.Protocol
-		res.Entry = layout.KernelLoadAddr + 0x200
-		res.KernelEnd = layout.KernelLoadAddr + bz.MemSize()
-		if res.KernelEnd > cfg.LowRAMEnd {
-			return nil, fmt.Errorf("load bzImage: kernel needs %d bytes from %#x, ram ends at %#x", bz.MemSize(), layout.KernelLoadAddr, cfg.LowRAMEnd)
-		}
-		if err := mem.WriteAt(bz.Kernel, layout.KernelLoadAddr); err != nil {
-			return nil, fmt.Errorf("load bzImage: %w", err)
+		if err := loadBzImageKernel(mem, cfg, bz, res); err != nil {
+			return nil, err
 		}
 		copy(params[hdrSetupSects:], bz.Header)
 		params[hdrTypeOfLoader] = 0xFF
