@@ -1,0 +1,302 @@
+package bootbench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Milestone is a boot stage, recognised by a console line containing Text.
+type Milestone struct{ Name, Text string }
+
+// Milestones in boot order: the kernel banner, its command line and e820
+// map (early console), the initramfs unpacking, our /init's first line
+// (written right after the boot-marker port) and busybox running.
+var Milestones = []Milestone{
+	{"banner", "Linux version"},
+	{"cmdline", "Command line:"},
+	{"e820", "BIOS-e820:"},
+	{"initramfs", "Trying to unpack rootfs"},
+	{"init", "GOVIRT-INIT"},
+	{"busybox", "GOVIRT-SHELL"},
+}
+
+// HiddenFeatures are the CPU features hidden from the guest in both VMMs:
+// what KVM's instruction emulator cannot execute where it emulates guest
+// kernel mode (cmpxchg16b, xrstor) and what steers the kernel into code
+// paths it cannot emulate. Harmless on hardware-virtualisation hosts.
+var HiddenFeatures = []string{"cx16", "xsave", "smap", "smep", "rdrand", "rdseed", "ssse3", "sse4.1", "sse4.2", "popcnt", "movbe", "avx", "avx2"}
+
+// BaseCmdline is the kernel command line of both legs (plus rdinit).
+const BaseCmdline = "console=ttyS0 earlyprintk=serial,ttyS0,115200 noxsave nosmap nosmep panic=-1"
+
+// Spec is what to boot.
+type Spec struct {
+	Kernel, Initrd, Cmdline string
+	MemoryMiB               uint64
+	Timeout                 time.Duration
+}
+
+// Result is one VMM's run.
+type Result struct {
+	VMM string
+	// Reached maps milestone names to the time from the VMM process's
+	// start to the first console line containing the milestone's text.
+	Reached map[string]time.Duration
+	// BootMarker is the guest's boot-marker write as the machine measured
+	// it (from vCPU start; govirt only).
+	BootMarker     time.Duration
+	BootMarkerSeen bool
+	// Decompress is the VMM's log line about the kernel's decompression.
+	Decompress string
+	// End says how the run ended; Elapsed is its length.
+	End     string
+	Elapsed time.Duration
+	// LastLine is the last console line.
+	LastLine string
+	// Memory: the VMM process's RSS, the guest RAM part of it and the
+	// rest (overhead), at the last sample and at peak overhead.
+	RSS, GuestRSS, Overhead int64
+	PeakOverhead            int64
+	Console                 string
+}
+
+// GovirtCommand is the govirt leg: exe (a binary whose main hands
+// ChildFlag to RunChild) running the kernel in a kvm.Machine.
+func GovirtCommand(exe string, s Spec) *exec.Cmd {
+	return exec.Command(exe, "-"+ChildFlag, "-kernel", s.Kernel, "-initrd", s.Initrd, "-cmdline", s.Cmdline,
+		"-mem", strconv.FormatUint(s.MemoryMiB, 10), "-hide", strings.Join(HiddenFeatures, ","))
+}
+
+// QEMUCommand is the QEMU leg: -enable-kvm with the same kernel, initrd,
+// command line, memory (a named memfd backend, so its resident pages can
+// be told from QEMU's own) and hidden CPU features, serial on stdout, no
+// default devices, no reboot.
+func QEMUCommand(qemu string, s Spec) *exec.Cmd {
+	cpu := "host"
+	for _, f := range HiddenFeatures {
+		cpu += ",-" + f
+	}
+	mem := fmt.Sprintf("%dM", s.MemoryMiB)
+	return exec.Command(qemu, "-enable-kvm", "-nodefaults", "-no-reboot", "-display", "none",
+		"-serial", "stdio", "-monitor", "none", "-smp", "1", "-m", mem,
+		"-object", "memory-backend-memfd,id=ram,size="+mem, "-machine", "pc,memory-backend=ram",
+		"-cpu", cpu, "-kernel", s.Kernel, "-initrd", s.Initrd, "-append", s.Cmdline)
+}
+
+// qemuRAMName is how QEMU's memfd guest RAM appears in smaps.
+const qemuRAMName = "memory-backend-memfd"
+
+// Run starts cmd (a VMM whose stdout is the guest's serial console),
+// timestamps the milestones, samples its memory and stops it when busybox
+// has run and the VMM exited, when the VMM reports an emulation failure
+// or on timeout.
+func Run(ctx context.Context, vmm string, cmd *exec.Cmd, timeout time.Duration) (*Result, error) {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", vmm, err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", vmm, err)
+	}
+	res := &Result{VMM: vmm, Reached: map[string]time.Duration{}}
+	var (
+		mu       sync.Mutex
+		console  strings.Builder
+		ranges   [][2]uint64
+		stopSoon = make(chan string, 4)
+	)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", vmm, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the serial console
+		defer wg.Done()
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			at := time.Since(start)
+			mu.Lock()
+			console.WriteString(line + "\n")
+			if strings.TrimSpace(line) != "" {
+				res.LastLine = line
+			}
+			for _, m := range Milestones {
+				if _, ok := res.Reached[m.Name]; !ok && strings.Contains(line, m.Text) {
+					res.Reached[m.Name] = at
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	go func() { // the VMM's own messages
+		defer wg.Done()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			mu.Lock()
+			switch {
+			case strings.HasPrefix(line, "GOVIRT-RAM "):
+				var a, b uint64
+				if _, err := fmt.Sscanf(line, "GOVIRT-RAM %x-%x", &a, &b); err == nil {
+					ranges = append(ranges, [2]uint64{a, b})
+				}
+			case strings.HasPrefix(line, "GOVIRT-BOOTTIME "):
+				if ns, err := strconv.ParseInt(strings.TrimPrefix(line, "GOVIRT-BOOTTIME "), 10, 64); err == nil {
+					res.BootMarker, res.BootMarkerSeen = time.Duration(ns), true
+				}
+			case strings.HasPrefix(line, "GOVIRT-EXIT "):
+				res.End = strings.TrimPrefix(line, "GOVIRT-EXIT ")
+			case strings.Contains(line, "decompress"):
+				res.Decompress = strings.TrimSpace(line)
+			case strings.Contains(line, "KVM internal error"), strings.Contains(line, "emulation failure"):
+				if res.End == "" {
+					res.End = strings.TrimSpace(line)
+				}
+				select {
+				case stopSoon <- line:
+				default:
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() {
+		wg.Wait()
+		exited <- cmd.Wait()
+	}()
+	sample := func() {
+		mu.Lock()
+		rs := append([][2]uint64(nil), ranges...)
+		mu.Unlock()
+		total, guest, err := smapsRSS(cmd.Process.Pid, rs)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		res.RSS, res.GuestRSS, res.Overhead = total, guest, total-guest
+		res.PeakOverhead = max(res.PeakOverhead, total-guest)
+		mu.Unlock()
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var grace <-chan time.Time
+	end := func(why string) {
+		mu.Lock()
+		if res.End == "" {
+			res.End = why
+		}
+		mu.Unlock()
+	}
+loop:
+	for {
+		select {
+		case err := <-exited:
+			if err != nil {
+				end("vmm exited: " + err.Error())
+			} else {
+				end("vmm exited")
+			}
+			exited = nil
+			break loop
+		case <-tick.C:
+			sample()
+			mu.Lock()
+			_, done := res.Reached["busybox"]
+			mu.Unlock()
+			if done && grace == nil {
+				grace = time.After(10 * time.Second)
+			}
+		case <-stopSoon:
+			if grace == nil {
+				grace = time.After(time.Second)
+			}
+		case <-grace:
+			break loop
+		case <-deadline.C:
+			end(fmt.Sprintf("timeout after %v", timeout))
+			break loop
+		case <-ctx.Done():
+			end("cancelled")
+			break loop
+		}
+	}
+	res.Elapsed = time.Since(start)
+	if exited != nil {
+		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return nil, fmt.Errorf("run %s: stop vmm: %w", vmm, err)
+		}
+		<-exited
+	}
+	mu.Lock()
+	res.Console = console.String()
+	mu.Unlock()
+	return res, nil
+}
+
+// smapsRSS reads /proc/pid/smaps: the process's resident set and the part
+// of it in guest RAM (mappings overlapping ranges, or QEMU's memfd RAM).
+func smapsRSS(pid int, ranges [][2]uint64) (total, guest int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	return parseSmaps(f, ranges)
+}
+
+func parseSmaps(r io.Reader, ranges [][2]uint64) (total, guest int64, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	inGuest := false
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			var a, b uint64
+			if _, err := fmt.Sscanf(f[0], "%x-%x", &a, &b); err != nil {
+				continue
+			}
+			inGuest = strings.Contains(line, qemuRAMName)
+			// Guest RAM regions are anonymous NORESERVE mappings; the
+			// kernel merges adjacent ones (the regions below and above
+			// the MMIO hole) into one VMA, so any overlap counts.
+			for _, g := range ranges {
+				if a < g[1] && b > g[0] {
+					inGuest = true
+				}
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("smaps: %q: %w", line, err)
+			}
+			total += kb << 10
+			if inGuest {
+				guest += kb << 10
+			}
+		}
+	}
+	return total, guest, sc.Err()
+}
