@@ -16,6 +16,15 @@
 // the restart to the caller. Reset does the same in-place reset on request
 // (libvirt's virDomainReset).
 //
+// Boot time: the first write of any value to I/O port 0x3f0
+// (layout.PortBootMarker) after Start or a reset records the time since the
+// vCPUs started; the machine logs it ("guest boot marker") and BootTime
+// returns it. A Linux guest marks "booted" from its init with iopl(3) and
+// one outb (bench/bootbench's /init does); the test guest writes it once
+// ready. A bzImage's compressed kernel is decompressed on the host when
+// kvm/boot can (logged as "kernel decompressed on the host", or with the
+// reason it is left to the guest).
+//
 // Guest input is hostile: every exit is decoded with bounds checks, device
 // handlers return errors instead of panicking, unknown ports read as all
 // ones and writes to them are counted and ignored, and a vCPU that keeps
