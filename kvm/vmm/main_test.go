@@ -238,6 +238,11 @@ func openPTYConsole(t testing.TB, path string) *console {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Non-blocking, so that the runtime poller serves it and Close
+	// interrupts a pending Read.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
 	f := os.NewFile(uintptr(fd), path)
 	c := &console{ch: make(chan struct{}, 1)}
 	done := make(chan struct{})
