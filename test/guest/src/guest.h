@@ -148,6 +148,7 @@ u64 dirty_checksum(u64 *p, u64 words);
 /* virtio.c */
 int virtio_blk_test(void);
 int virtio_net_test(void);
+int virtio_balloon_test(u64 max_pages);
 void pci_list(void);
 
 /* main.c */

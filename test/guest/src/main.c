@@ -199,6 +199,8 @@ static void run_test(const char *t, u64 n)
 		virtio_blk_test();
 	} else if (token_is(t, n, "net")) {
 		virtio_net_test();
+	} else if (token_is(t, n, "balloon")) {
+		virtio_balloon_test(ram_top > DIRTY_BASE ? (ram_top - DIRTY_BASE) >> 12 : 0);
 	} else if (token_is(t, n, "triple")) {
 		static const struct {
 			u16 limit;

@@ -7,6 +7,7 @@
 #define VIRTIO_VENDOR 0x1AF4
 #define VIRTIO_DEV_NET 0x1041
 #define VIRTIO_DEV_BLK 0x1042
+#define VIRTIO_DEV_BALLOON 0x1045
 
 #define PCI_CAP_VENDOR 0x09
 #define CAP_COMMON 1
@@ -356,6 +357,76 @@ int virtio_net_test(void)
 	}
 	print("GVTEST FAIL net: no frame of ether type 88b5 among 64\n");
 	return -1;
+}
+
+/*
+ * Minimal balloon driver: wait for the host to set a target (num_pages),
+ * hand that many pages over from the dirty region (which the guest does not
+ * touch again), report them in actual, and follow later targets up or
+ * down until the target returns to zero.
+ */
+#define BALLOON_BATCH 1024
+static struct vq inflq, deflq;
+static u32 balloon_pfns[BALLOON_BATCH] __attribute__((aligned(4096)));
+
+static void delay_ms(u64 ms)
+{
+	u64 start = rdtsc();
+	while (rdtsc() - start < ms * 1000000UL)
+		cpu_relax();
+}
+
+/* Send pfns [first, first+n) on q, in batches. */
+static int balloon_move(struct vq *q, u64 first, u64 n)
+{
+	while (n) {
+		u64 k = n < BALLOON_BATCH ? n : BALLOON_BATCH;
+		for (u64 i = 0; i < k; i++)
+			balloon_pfns[i] = (u32)(first + i);
+		q->desc[0] = (struct vq_desc){(u64)balloon_pfns, (u32)(4 * k), 0, 0};
+		vq_submit(q, 0);
+		if (vq_wait(q, 30) < 0) {
+			print("GVTEST FAIL balloon: queue %u timed out\n", q->qidx);
+			return -1;
+		}
+		first += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int virtio_balloon_test(u64 max_pages)
+{
+	struct vdev d;
+	if (vdev_find(VIRTIO_DEV_BALLOON, &d) < 0 || !d.device || vdev_init(&d) < 0 || vq_setup(&d, &inflq, 0) < 0 ||
+	    vq_setup(&d, &deflq, 1) < 0) {
+		print("GVTEST FAIL balloon: no usable virtio-balloon device\n");
+		return -1;
+	}
+	vdev_ready(&d);
+	u64 first = DIRTY_BASE >> 12, have = 0, seen = 0;
+	print("GVTEST balloon waiting max=%lu\n", max_pages);
+	for (u64 waited = 0; waited < 600000; waited += 2) {
+		u64 target = mmio_read32(d.device);
+		if (target > max_pages)
+			target = max_pages;
+		if (target == have) {
+			if (seen && !target)
+				break;
+			delay_ms(2);
+			continue;
+		}
+		seen = 1;
+		if (target > have && balloon_move(&inflq, first + have, target - have) < 0)
+			return -1;
+		if (target < have && balloon_move(&deflq, first + target, have - target) < 0)
+			return -1;
+		have = target;
+		mmio_write32(d.device + 4, (u32)have);
+		print("GVTEST balloon actual %lu\n", have);
+	}
+	print("GVTEST balloon done\n");
+	return 0;
 }
 
 /* List the functions present on bus 0 (through ECAM). */
