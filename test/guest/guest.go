@@ -9,11 +9,12 @@
 //
 // Its behaviour is selected on the kernel command line:
 //
-//	govirt.test=smp,int3,dirty,pio,mmio,garbage,pci,blk,net,balloon,triple,wait-power,poweroff,reboot,reboot-kbd,halt
+//	govirt.test=smp,int3,dirty,pio,mmio,garbage,pci,blk,net,balloon,crash,triple,wait-power,poweroff,reboot,reboot-kbd,halt
 //	govirt.dirty_mib=N govirt.dirty_rounds=N (0: forever) govirt.pio_count=N govirt.mmio_count=N
 //
 // Tests run in the order given; wait-power, poweroff, reboot, reboot-kbd,
-// triple and halt do not return. balloon follows the host's balloon
+// crash (a jump into a hole of the address space), triple and halt do not
+// return. balloon follows the host's balloon
 // target (inflating with pages of the dirty region, deflating when it
 // drops), printing "GVTEST balloon actual N" after each change, until the
 // target goes back to zero.

@@ -208,6 +208,12 @@ static void run_test(const char *t, u64 n)
 		} __attribute__((packed)) noidt = {0, 0};
 		print("GVTEST triple\n");
 		__asm__ volatile("lidt %0; ud2" : : "m"(noidt));
+	} else if (token_is(t, n, "crash")) {
+		/* Execute from a hole in the physical address space: nothing can
+		 * fetch the instruction, so the vCPU fails (a crash for the VMM). */
+		print("GVTEST crash\n");
+		((void (*)(void))0xFD000000UL)();
+		print("GVTEST FAIL crash returned\n");
 	} else if (token_is(t, n, "wait-power")) {
 		wait_power();
 	} else if (token_is(t, n, "poweroff")) {
