@@ -63,7 +63,7 @@ func run() error {
 		return err
 	}
 	spec := bootbench.Spec{Kernel: *kernel, Initrd: initrd, MemoryMiB: *memMiB, Timeout: *timeout,
-		Cmdline: bootbench.BaseCmdline + " rdinit=/init"}
+		Cmdline: bootbench.BaseCmdline() + " rdinit=/init"}
 	if *extra != "" {
 		spec.Cmdline += " " + *extra
 	}

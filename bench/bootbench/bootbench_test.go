@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -151,6 +152,38 @@ Rss:                 100 kB
 		t.Fatal(err)
 	}
 	if total != (800+20480+65536+100)<<10 || guest != (20480+65536)<<10 {
+		t.Fatalf("total %d guest %d", total, guest)
+	}
+}
+
+func TestBaseCmdlineClearsEveryHiddenFeature(t *testing.T) {
+	c := BaseCmdline()
+	for _, f := range HiddenFeatures {
+		n, ok := clearCPUIDBits[f]
+		if !ok || n == 0 {
+			t.Errorf("no clearcpuid number for %s", f)
+		}
+		if !strings.Contains(c, ","+strconv.Itoa(n)) && !strings.Contains(c, "="+strconv.Itoa(n)) {
+			t.Errorf("command line %q lacks %s (%d)", c, f, n)
+		}
+	}
+}
+
+// TestParseSmapsMergedGuestVMA: the kernel merges the guest regions below
+// and above the MMIO hole into one VMA when they are adjacent; it still
+// counts as guest RAM.
+func TestParseSmapsMergedGuestVMA(t *testing.T) {
+	const smaps = `7f0000000000-7f0100000000 rw-p 00000000 00:00 0 
+Rss:              102400 kB
+7f2000000000-7f2000021000 rw-p 00000000 00:00 0 [heap]
+Rss:                 100 kB
+`
+	ranges := [][2]uint64{{0x7f0000000000, 0x7f00c0000000}, {0x7f00c0000000, 0x7f0100000000}}
+	total, guest, err := parseSmaps(strings.NewReader(smaps), ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if guest != 102400<<10 || total != (102400+100)<<10 {
 		t.Fatalf("total %d guest %d", total, guest)
 	}
 }

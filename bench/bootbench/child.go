@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -63,6 +64,21 @@ func RunChild(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		// The Go side of the VMM's memory, once booting is under way:
+		// the table's overhead column is RSS minus guest RAM, this says
+		// how much of it is Go heap (the kernel and initrd images the
+		// machine keeps for resets live there).
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(stderr, "GOVIRT-GOMEM heap_inuse=%.1fMiB stacks=%.1fMiB go_sys=%.1fMiB\n",
+			float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), float64(ms.Sys)/(1<<20))
+	}()
 	go func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()

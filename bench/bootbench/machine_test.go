@@ -111,7 +111,7 @@ func bootDebian(t testing.TB, kernel string) time.Duration {
 	t.Helper()
 	var logBuf syncBuffer
 	con := newConsole()
-	cmdline := BaseCmdline + " govirt.marker=5e1f"
+	cmdline := BaseCmdline() + " govirt.marker=5e1f"
 	m, err := kvm.New(kvm.Config{
 		MemoryBytes: 256 << 20, VCPUs: 1, Kernel: kernel, Cmdline: cmdline, SerialOut: con,
 		Logger: slog.New(slog.NewTextHandler(&logBuf, nil)),

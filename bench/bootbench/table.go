@@ -55,6 +55,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if res.Decompress != "" {
 			fmt.Fprintf(&b, "; `%s`", res.Decompress)
 		}
+		if res.GoMemory != "" {
+			fmt.Fprintf(&b, "; Go memory %s", res.GoMemory)
+		}
 		b.WriteString("\n")
 	}
 	for _, n := range r.Notes {

@@ -142,7 +142,7 @@ func decodeLZMA(src, dst []byte) (int, error) {
 	dict := uint64(binary.LittleEndian.Uint32(hdr[1:]))
 	capped := clampDict(dict, len(dst))
 	binary.LittleEndian.PutUint32(hdr[1:], uint32(capped))
-	r, err := lzma.ReaderConfig{DictCap: capped}.NewReader(io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(src[lzmaHeaderLen:])))
+	r, err := lzma.ReaderConfig{DictCap: capped}.NewReader(&splitReader{parts: [][]byte{hdr, src[lzmaHeaderLen:]}})
 	if err != nil {
 		return 0, err
 	}
@@ -237,4 +237,32 @@ func decodeLZ4Legacy(src, dst []byte) (int, error) {
 func blockExceeds(block []byte, room int) bool {
 	k, err := lz4.UncompressBlock(block, make([]byte, lz4LegacyBlock))
 	return err == nil && k > room
+}
+
+// splitReader reads the concatenation of parts without copying them. It
+// is an io.ByteReader, which the lzma decoder reads byte by byte.
+type splitReader struct{ parts [][]byte }
+
+func (r *splitReader) Read(p []byte) (int, error) {
+	for len(r.parts) > 0 && len(r.parts[0]) == 0 {
+		r.parts = r.parts[1:]
+	}
+	if len(r.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.parts[0])
+	r.parts[0] = r.parts[0][n:]
+	return n, nil
+}
+
+func (r *splitReader) ReadByte() (byte, error) {
+	for len(r.parts) > 0 && len(r.parts[0]) == 0 {
+		r.parts = r.parts[1:]
+	}
+	if len(r.parts) == 0 {
+		return 0, io.EOF
+	}
+	c := r.parts[0][0]
+	r.parts[0] = r.parts[0][1:]
+	return c, nil
 }
