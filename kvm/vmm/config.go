@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -133,12 +134,10 @@ func writeFileAtomic(path string, data []byte) error {
 	serr := tmp.Sync()
 	cerr := tmp.Close()
 	if err := firstErr(werr, serr, cerr); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
+		return errors.Join(fmt.Errorf("write %s: %w", path, err), os.Remove(name))
 	}
 	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
+		return errors.Join(fmt.Errorf("write %s: %w", path, err), os.Remove(name))
 	}
 	return nil
 }

@@ -324,17 +324,37 @@ func TestConcurrentClients(t *testing.T) {
 func TestSpawnFailure(t *testing.T) {
 	requireKVM(t)
 	img := testGuest(t)
-	dir, err := os.MkdirTemp("", "gvvmm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	cfg := &Config{Name: "broken", DomainXML: strings.Replace(domainXML(img, "broken", guestOpts{}), img.ELF, "/nonexistent/kernel", 1),
-		RuntimeDir: dir, ControlSocket: filepath.Join(dir, "s"), LogFile: filepath.Join(dir, "log")}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = Spawn(ctx, os.Args[0], []string{"__vmm"}, cfg)
-	if !errors.Is(err, xmlconf.ErrOperationFailed) || !strings.Contains(err.Error(), "/nonexistent/kernel") {
-		t.Fatalf("spawn with a missing kernel: %v", err)
+	const nic = "<interface type='ethernet'><mac address='52:54:00:00:00:09'/></interface>"
+	for _, tc := range []struct {
+		name   string
+		xml    string
+		taps   []Tap
+		naming string
+	}{
+		{"missing kernel", strings.Replace(domainXML(img, "b", guestOpts{}), img.ELF, "/nonexistent/kernel", 1), nil, "/nonexistent/kernel"},
+		{"unsupported device", domainXML(img, "b", guestOpts{devices: "<sound model='ich9'/>"}), nil, "<sound model='ich9'>"},
+		{"missing tap", domainXML(img, "b", guestOpts{devices: nic}), []Tap{{Name: "gvnosuchtap0", MAC: "52:54:00:00:00:09"}}, "gvnosuchtap0"},
+		{"tap count", domainXML(img, "b", guestOpts{devices: nic}), nil, "0 taps for 1 interfaces"},
+		{"tap mac", domainXML(img, "b", guestOpts{devices: nic}), []Tap{{Name: "lo", MAC: "52:54:00:00:00:08"}}, "differs"},
+		{"malformed xml", "<domain", nil, "XML"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, err := os.MkdirTemp("", "gvvmm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			cfg := &Config{Name: "broken", DomainXML: tc.xml, Taps: tc.taps,
+				RuntimeDir: dir, ControlSocket: filepath.Join(dir, "s"), LogFile: filepath.Join(dir, "log")}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err = Spawn(ctx, os.Args[0], []string{"__vmm"}, cfg)
+			if !errors.Is(err, xmlconf.ErrOperationFailed) || !strings.Contains(err.Error(), tc.naming) {
+				t.Fatalf("spawn: %v, want OPERATION_FAILED naming %q", err, tc.naming)
+			}
+			if _, err := os.Lstat(cfg.ControlSocket); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a failed vmm left its socket: %v", err)
+			}
+		})
 	}
 }

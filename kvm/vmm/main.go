@@ -63,6 +63,11 @@ func run(cfg *Config, log *slog.Logger, ready *os.File) error {
 	// that it stays small.
 	debug.SetGCPercent(25)
 	t0 := time.Now()
+	// Catch termination signals from the start: one that arrives before
+	// the domain runs is served once it does.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if err := removeStale(ExitRecordPath(cfg.RuntimeDir)); err != nil {
 		return err
 	}
@@ -92,9 +97,6 @@ func run(cfg *Config, log *slog.Logger, ready *os.File) error {
 	// Start-up garbage (the parsed XML, the kernel image) goes back to the
 	// host now rather than at the next collection.
 	debug.FreeOSMemory()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go func() {
 		select {
 		case s := <-sigs:

@@ -147,7 +147,15 @@ func (v *vmm) supervise() {
 		}
 		switch action {
 		case "restart":
-			if err := v.restart(e); err != nil {
+			err := v.restart(e)
+			if errors.Is(err, errDestroying) {
+				v.mu.Lock()
+				why := v.destroyReason
+				v.mu.Unlock()
+				v.finish(ExitStatus{Reason: why, Detail: "destroyed while restarting after " + e.String()})
+				return
+			}
+			if err != nil {
 				v.log.Error("restart failed", "err", err)
 				v.finish(ExitStatus{Reason: ExitFailed, Detail: "restart after " + e.String() + ": " + err.Error()})
 				return
@@ -182,6 +190,10 @@ func (v *vmm) restart(e kvm.Exit) error {
 	v.opMu.Lock()
 	defer v.opMu.Unlock()
 	v.mu.Lock()
+	if v.destroying {
+		v.mu.Unlock()
+		return errDestroying
+	}
 	old := v.hw
 	v.hw, v.started = nil, false
 	v.mu.Unlock()
@@ -196,6 +208,9 @@ func (v *vmm) restart(e kvm.Exit) error {
 	defer v.mu.Unlock()
 	v.hw = hw
 	v.live = v.liveDef(hw)
+	if v.destroying {
+		return errDestroying // destroy is waiting for opMu to stop hw
+	}
 	if err := hw.m.Start(); err != nil {
 		return err
 	}
@@ -205,6 +220,9 @@ func (v *vmm) restart(e kvm.Exit) error {
 	v.log.Info("guest restarted", "after", e.String(), "restarts", v.restarts)
 	return nil
 }
+
+// errDestroying stops a restart that Destroy overtook.
+var errDestroying = errors.New("domain is being destroyed")
 
 // finish records the end of the domain: the exit record, the control
 // socket removed, waiters answered. The caller then tears down.
