@@ -70,6 +70,18 @@ type Target struct {
 	// which must then be tested for migration elsewhere.
 	MigrationPeer func(t *testing.T) *api.Conn
 
+	// LiveVcpuHotplug says the driver changes the vCPU count of a running
+	// domain (SetVcpus) in a way the guest sees. Without it, SetVcpus on a
+	// running domain to another count must fail with OPERATION_INVALID, as
+	// libvirt does when the machine has no vCPU hotplug.
+	LiveVcpuHotplug bool
+
+	// InactiveVcpusChangeConfig says SetVcpus on an inactive domain changes
+	// its configuration (as govirt's KVM driver does); otherwise it must
+	// fail with OPERATION_INVALID (modern libvirt's "domain is not
+	// running").
+	InactiveVcpusChangeConfig bool
+
 	// StateTimeout bounds the waits for asynchronous state changes; zero
 	// means one minute.
 	StateTimeout time.Duration

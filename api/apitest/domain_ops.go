@@ -93,7 +93,17 @@ func (s *suite) testDomainOps(t *testing.T) {
 		wantErr(t, err, api.ErrOperationInvalid)
 		_, _, err = d.GetVcpus(s.ctx)
 		wantErr(t, err, api.ErrOperationInvalid)
-		wantErr(t, d.SetVcpus(s.ctx, 1), api.ErrOperationInvalid)
+		if s.target.InactiveVcpusChangeConfig {
+			must(t, d.SetVcpus(s.ctx, 1), "SetVcpus(1) on an inactive domain")
+			info, err := d.GetInfo(s.ctx)
+			must(t, err, "GetInfo")
+			if info.NrVirtCPU != 1 {
+				t.Fatalf("NrVirtCPU = %d after SetVcpus(1) on the config", info.NrVirtCPU)
+			}
+			must(t, d.SetVcpus(s.ctx, 2), "SetVcpus(2) on an inactive domain")
+		} else {
+			wantErr(t, d.SetVcpus(s.ctx, 1), api.ErrOperationInvalid)
+		}
 		must(t, d.Create(s.ctx), "Create")
 		s.waitState(t, d, api.DomainRunning)
 		n, err := d.GetMaxVcpus(s.ctx)
@@ -116,6 +126,10 @@ func (s *suite) testDomainOps(t *testing.T) {
 			if len(maps[i]) != api.CPUMapLen(hostCPUs) {
 				t.Fatalf("vcpu %d cpumap has %d bytes, want %d", i, len(maps[i]), api.CPUMapLen(hostCPUs))
 			}
+		}
+		if !s.target.LiveVcpuHotplug {
+			wantErr(t, d.SetVcpus(s.ctx, 1), api.ErrOperationInvalid)
+			return
 		}
 		must(t, d.SetVcpus(s.ctx, 1), "SetVcpus(1)")
 		s.eventually(t, "one vCPU online", func() (bool, error) {

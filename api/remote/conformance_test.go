@@ -74,8 +74,9 @@ func TestConformance(t *testing.T) {
 	peer := startDaemon(t, daemon.Config{URI: "test://" + peerXML})
 	targets := []apitest.Target{
 		{
-			Name: "remote unix " + d.uri(),
-			Open: func(t *testing.T, ro bool) *api.Conn { return openMode(t, d.uri(), ro) },
+			Name:            "remote unix " + d.uri(),
+			Open:            func(t *testing.T, ro bool) *api.Conn { return openMode(t, d.uri(), ro) },
+			LiveVcpuHotplug: true,
 		},
 	}
 	for _, target := range targets {

@@ -71,14 +71,16 @@ func TestConformance(t *testing.T) {
 	node := nodeURI(t, "node.xml")
 	targets := []apitest.Target{
 		{
-			Name:          "test:///default",
-			Open:          func(t *testing.T, ro bool) *api.Conn { return open(t, "test:///default", ro) },
-			MigrationPeer: func(t *testing.T) *api.Conn { return open(t, node, false) },
+			Name:            "test:///default",
+			LiveVcpuHotplug: true,
+			Open:            func(t *testing.T, ro bool) *api.Conn { return open(t, "test:///default", ro) },
+			MigrationPeer:   func(t *testing.T) *api.Conn { return open(t, node, false) },
 		},
 		{
-			Name:          node,
-			Open:          func(t *testing.T, ro bool) *api.Conn { return open(t, node, ro) },
-			MigrationPeer: func(t *testing.T) *api.Conn { return open(t, node, false) },
+			Name:            node,
+			LiveVcpuHotplug: true,
+			Open:            func(t *testing.T, ro bool) *api.Conn { return open(t, node, ro) },
+			MigrationPeer:   func(t *testing.T) *api.Conn { return open(t, node, false) },
 		},
 	}
 	for _, target := range targets {
