@@ -14,7 +14,6 @@ import (
 	"github.com/govirt/govirt/api"
 	"github.com/govirt/govirt/network"
 	"github.com/govirt/govirt/state"
-	"github.com/govirt/govirt/xmlconf"
 )
 
 // instance is one set of state directories with everything loaded from
