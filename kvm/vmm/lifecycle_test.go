@@ -76,6 +76,18 @@ func TestReboot(t *testing.T) {
 		}
 		tv.gone(t)
 	})
+	t.Run("reboot request with on_reboot destroy", func(t *testing.T) {
+		tv := spawnGuest(t, guestOpts{cmdline: "govirt.test=halt", lifecycle: "<on_reboot>destroy</on_reboot>"})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := tv.c.Reboot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e := tv.wait(t, 60*time.Second); e.Reason != ExitRebootDestroy {
+			t.Fatalf("exit %+v, want reboot-destroy", e)
+		}
+		tv.gone(t)
+	})
 	t.Run("guest poweroff with on_poweroff restart", func(t *testing.T) {
 		tv := spawnGuest(t, guestOpts{cmdline: "govirt.test=wait-power", lifecycle: "<on_poweroff>restart</on_poweroff>"})
 		c := tv.ptyConsole(t)

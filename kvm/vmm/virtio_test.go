@@ -73,6 +73,15 @@ func TestVirtioBlk(t *testing.T) {
 	if _, err := tv.c.BlockStats(ctx, "vdz"); !errors.Is(err, xmlconf.ErrInvalidArg) {
 		t.Fatalf("stats of a missing disk: %v", err)
 	}
+	// A reset returns the device to power-on state: the guest's driver
+	// finds and drives it again after the reboot.
+	if err := tv.c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, "GVTEST blk write ok", 2, 120*time.Second)
+	if strings.Contains(c.String(), "GVTEST FAIL") {
+		t.Fatalf("guest failed after the reset:\n%s", c.String())
+	}
 	live := tv.live(t)
 	d := live.Devices.Disks[0]
 	if d.Alias != "virtio-disk0" || d.Address == nil || d.Address.Type != "pci" {
