@@ -17,6 +17,20 @@
 // answers pending Wait calls, closes its taps' descriptors (the driver
 // deletes the taps), removes its socket and exits with status 0.
 //
+// # Use by a driver
+//
+//	proc, err := vmm.Spawn(ctx, "/usr/bin/govirt", []string{"__vmm"}, &vmm.Config{...})
+//	// keep proc.PID and proc.StartTime in the runtime record
+//	c, err := vmm.Dial(ctx, cfg.ControlSocket) // also after a daemon restart
+//	st, err := c.Status(ctx)                   // state, vCPUs, balloon, live XML
+//	e, err := c.Wait(ctx)                      // blocks until the guest ends
+//
+// After the VMM is gone, Dial fails with ErrOperationFailed wrapping the
+// socket error; ReadExitRecord(cfg.RuntimeDir) then tells how the guest
+// ended, and no record (fs.ErrNotExist) means the VMM was killed. Process
+// recognises a VMM across pid reuse (Alive, Kill, WaitExit). The driver
+// deletes taps and the runtime directory after the VMM exited.
+//
 // # Control protocol
 //
 // The control socket (mode 0600) carries one request and one response per
