@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,12 +95,19 @@ func TestReboot(t *testing.T) {
 		c.waitFor(t, "GVTEST wait-power", 1, 60*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
+		if err := tv.c.PinVCPU(ctx, 0, []int{0}); err != nil {
+			t.Fatal(err)
+		}
 		if err := tv.c.PowerButton(ctx); err != nil {
 			t.Fatal(err)
 		}
 		c.waitFor(t, "GVTEST wait-power", 2, 60*time.Second)
-		if s := tv.status(t); s.State != StateRunning || s.Reason != ReasonRestarted || s.Restarts != 1 {
+		s := tv.status(t)
+		if s.State != StateRunning || s.Reason != ReasonRestarted || s.Restarts != 1 {
 			t.Fatalf("after poweroff with restart: %s/%s restarts %d", s.State, s.Reason, s.Restarts)
+		}
+		if !slices.Equal(s.VCPUs[0].Affinity, []int{0}) {
+			t.Fatalf("the rebuilt machine lost the pin: affinity %v", s.VCPUs[0].Affinity)
 		}
 	})
 }

@@ -44,6 +44,9 @@ type vmm struct {
 	reason   string
 	live     *xmlconf.Domain
 	restarts uint64
+	// pins are the PinVCPU calls so far, applied again to a rebuilt
+	// machine.
+	pins map[int][]int
 	// destroying is set by Destroy before it stops the machine;
 	// destroyReason is the exit reason it records.
 	destroying    bool
@@ -210,6 +213,11 @@ func (v *vmm) restart(e kvm.Exit) error {
 	v.live = v.liveDef(hw)
 	if v.destroying {
 		return errDestroying // destroy is waiting for opMu to stop hw
+	}
+	for vcpu, cpus := range v.pins {
+		if err := hw.m.PinVCPU(vcpu, cpus); err != nil {
+			return err
+		}
 	}
 	if err := hw.m.Start(); err != nil {
 		return err
@@ -524,6 +532,10 @@ func (v *vmm) pinVCPU(vcpu int, cpus []int) error {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.pins == nil {
+		v.pins = map[int][]int{}
+	}
+	v.pins[vcpu] = append([]int(nil), cpus...)
 	if v.live.CPUTune == nil {
 		v.live.CPUTune = &xmlconf.CPUTune{}
 	}
