@@ -164,7 +164,9 @@ func logTail(path string) string {
 }
 
 // procStartTime reads a process's start time (field 22 of /proc/PID/stat)
-// and fails for a zombie or a missing process.
+// and fails for a missing process or a dead one: a zombie whose threads
+// have all exited. (A killed process's leader turns zombie while its other
+// threads still exit holding its descriptors: that one still counts.)
 func procStartTime(pid int) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -180,7 +182,10 @@ func procStartTime(pid int) (uint64, error) {
 		return 0, fmt.Errorf("process %d: short stat", pid)
 	}
 	if f[0] == "Z" || f[0] == "X" {
-		return 0, fmt.Errorf("process %d: %w", pid, os.ErrProcessDone)
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err != nil || len(tasks) <= 1 {
+			return 0, fmt.Errorf("process %d: %w", pid, os.ErrProcessDone)
+		}
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }
