@@ -35,6 +35,16 @@ func TestSerialPTY(t *testing.T) {
 	if live.ID != 7 {
 		t.Fatalf("live id %d, want 7", live.ID)
 	}
+	// This guest never enabled the power button: the press succeeds (as
+	// libvirt's shutdown does) and says nobody listens.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if listening, err := tv.c.PowerButtonListening(ctx); err != nil || listening {
+		t.Fatalf("power button on a deaf guest: listening %v, %v", listening, err)
+	}
+	if s := tv.status(t); s.State != StateRunning {
+		t.Fatalf("after an unheard power button: %s", s.State)
+	}
 }
 
 // TestLifecycle: status, pause, resume, pinning, and a power button press
