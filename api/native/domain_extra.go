@@ -60,18 +60,6 @@ func (c *conn) DomainCoreDump(ctx context.Context, r api.DomainRef, to string, f
 	return noSupport("virDomainCoreDump")
 }
 
-func (c *conn) DomainGetSchedulerType(ctx context.Context, r api.DomainRef) (string, int, error) {
-	return "", 0, noSupport("virDomainGetSchedulerType")
-}
-
-func (c *conn) DomainGetSchedulerParameters(ctx context.Context, r api.DomainRef) ([]api.SchedParameter, error) {
-	return nil, noSupport("virDomainGetSchedulerParameters")
-}
-
-func (c *conn) DomainSetSchedulerParameters(ctx context.Context, r api.DomainRef, params []api.SchedParameter) error {
-	return noSupport("virDomainSetSchedulerParameters")
-}
-
 func (c *conn) DomainMigratePrepare(ctx context.Context, uriIn string, flags api.MigrateFlags, dname string, bandwidth uint64, domXML string) ([]byte, string, error) {
 	return nil, "", noSupport("virDomainMigrate")
 }

@@ -305,6 +305,11 @@ func (in *instance) finishStopLocked(ctx context.Context, o *domObj, reason int)
 	if err := in.store.DeleteRuntime(ctx, state.KindDomain, o.name); err != nil && !isNotExist(err) {
 		errs = append(errs, err)
 	}
+	if in.cgroup != nil {
+		if err := in.cgroup.remove(o.name); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	o.rt = nil
 	o.reason = reason
 	if o.config == nil {
@@ -682,6 +687,21 @@ func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags 
 	if err != nil {
 		cleanup()
 		return api.DomainRef{}, api.Errorf(api.ErrOperationFailed, "start domain '%s': %w", def.Name, err)
+	}
+	if in.cgroup != nil {
+		err := in.cgroup.place(def.Name, proc.PID)
+		if err == nil {
+			err = in.applySched(def.Name, live)
+		}
+		if err != nil {
+			if k, kerr := vmm.Dial(ctx, sock); kerr == nil {
+				if derr := k.Destroy(ctx); derr != nil {
+					in.log.Warn("stop VMM after failed start", "domain", def.Name, "err", derr)
+				}
+			}
+			cleanup()
+			return api.DomainRef{}, api.Errorf(api.ErrOperationFailed, "place domain '%s' in its cgroup: %w", def.Name, err)
+		}
 	}
 	rt := &domRuntime{ID: id, PID: proc.PID, StartTime: proc.StartTime, Socket: sock, Dir: dir,
 		Taps: taps, XML: string(xmlb), Reason: reason, live: live}

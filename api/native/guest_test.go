@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,63 @@ func TestTransientDomainAndKilledVMM(t *testing.T) {
 	runs, err := c.Driver().(*conn).in.store.ListRuntime(ctx, state.KindDomain)
 	if err != nil || len(runs) != 0 {
 		t.Fatalf("runtime records left: %v %v", runs, err)
+	}
+}
+
+func TestSchedulerParametersReachTheCgroup(t *testing.T) {
+	img := requireKVM(t)
+	ctx := context.Background()
+	c := open(t, embedURI(t), false)
+	defer c.Close(ctx)
+	in := c.Driver().(*conn).in
+	if in.cgroup == nil {
+		t.Skipf("no cpu cgroup controller: %v", in.cgroupErr)
+	}
+	d, err := c.DomainCreateXML(ctx, guestXML(img, "sched"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Destroy(ctx)
+	typ, n, err := d.GetSchedulerType(ctx)
+	if err != nil || typ != "posix" || n != 3 {
+		t.Fatalf("scheduler type %q %d %v", typ, n, err)
+	}
+	err = d.SetSchedulerParameters(ctx, []api.SchedParameter{
+		{Field: "cpu_shares", Type: api.SchedFieldULLong, ULLong: 512},
+		{Field: "vcpu_quota", Type: api.SchedFieldLLong, LLong: 50000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := in.cgroup.read("sched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantShares := uint64(512)
+	if in.cgroup.v2 {
+		wantShares = weightToShares(sharesToWeight(512))
+	}
+	if p.shares != wantShares || p.quota != 50000 {
+		t.Fatalf("cgroup has shares %d quota %d", p.shares, p.quota)
+	}
+	// The VMM process really is in that cgroup.
+	pid := in.domains.byName["sched"].rt.PID
+	b, err := os.ReadFile(filepath.Join(in.cgroup.dir("sched"), "cgroup.procs"))
+	if err != nil || !strings.Contains(string(b), strconv.Itoa(pid)) {
+		t.Fatalf("cgroup.procs %q lacks VMM pid %d (%v)", b, pid, err)
+	}
+	got, err := d.GetSchedulerParameters(ctx)
+	if err != nil || got[0].ULLong != wantShares || got[2].LLong != 50000 {
+		t.Fatalf("GetSchedulerParameters = %+v, %v", got, err)
+	}
+	err = d.SetSchedulerParameters(ctx, []api.SchedParameter{{Field: "bogus", Type: api.SchedFieldULLong}})
+	if !errors.Is(err, api.ErrInvalidArg) {
+		t.Fatalf("unknown parameter: %v", err)
+	}
+	if err := d.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(in.cgroup.dir("sched")); !os.IsNotExist(err) {
+		t.Fatalf("cgroup left after destroy: %v", err)
 	}
 }

@@ -37,6 +37,11 @@ type instance struct {
 	domains  objects[domObj]
 	networks objects[netObj]
 	pools    objects[poolObj]
+	// cgroup is the CPU controller VMMs are placed in; nil (with
+	// cgroupErr saying why) on a host without one.
+	cgroup    *cpuCgroup
+	cgroupErr error
+
 	// netmgr is made on first use (it needs root and a netlink socket).
 	netmgr *network.Manager
 }
@@ -80,6 +85,9 @@ func newInstance(ctx context.Context, configDir, runDir string, system bool) (*i
 	in.host, err = readHost(in.root)
 	if err != nil {
 		return nil, err
+	}
+	if in.cgroup, err = findCPUCgroup("/proc/self/mountinfo"); err != nil {
+		in.cgroupErr = api.Errorf(api.ErrOperationUnsupported, "scheduler parameters need the cgroup cpu controller: %w", err)
 	}
 	in.mu.Lock()
 	err = in.syncLocked(ctx)
