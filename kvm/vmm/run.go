@@ -299,25 +299,26 @@ func (v *vmm) status() Status {
 	defer v.mu.Unlock()
 	s := Status{Name: v.cfg.Name, UUID: v.cfg.UUID, ID: v.cfg.ID, PID: v.pid, State: v.state, Reason: v.reason,
 		MemoryKiB: v.def.Memory, BalloonKiB: v.def.Memory, BalloonTargetKiB: v.def.Memory, Restarts: v.restarts}
-	hw := v.hw
-	if hw == nil {
-		return s
-	}
-	if hw.balloon != nil {
-		s.BalloonKiB = v.def.Memory - min(v.def.Memory, uint64(hw.balloon.Actual())<<(balloon.PageShift-10))
-		s.BalloonTargetKiB = v.def.Memory - min(v.def.Memory, uint64(hw.balloon.Target())<<(balloon.PageShift-10))
-	}
-	if bt, ok := hw.m.BootTime(); ok {
-		s.BootTime = bt
-	}
-	s.Resets = hw.m.Stats().Resets
-	all := onlineCPUs()
-	for _, in := range hw.m.VCPUInfo() {
-		aff := in.Affinity
-		if len(aff) == 0 {
-			aff = all
+	// hw is nil only for the moment a restart rebuilds the machine: the
+	// status then has the domain's state and live XML without machine
+	// details.
+	if hw := v.hw; hw != nil {
+		if hw.balloon != nil {
+			s.BalloonKiB = v.def.Memory - min(v.def.Memory, uint64(hw.balloon.Actual())<<(balloon.PageShift-10))
+			s.BalloonTargetKiB = v.def.Memory - min(v.def.Memory, uint64(hw.balloon.Target())<<(balloon.PageShift-10))
 		}
-		s.VCPUs = append(s.VCPUs, VCPUStatus{State: in.State.String(), CPUTime: uint64(in.CPUTime), PhysCPU: in.PhysicalCPU, Affinity: aff})
+		if bt, ok := hw.m.BootTime(); ok {
+			s.BootTime = bt
+		}
+		s.Resets = hw.m.Stats().Resets
+		all := onlineCPUs()
+		for _, in := range hw.m.VCPUInfo() {
+			aff := in.Affinity
+			if len(aff) == 0 {
+				aff = all
+			}
+			s.VCPUs = append(s.VCPUs, VCPUStatus{State: in.State.String(), CPUTime: uint64(in.CPUTime), PhysCPU: in.PhysicalCPU, Affinity: aff})
+		}
 	}
 	if v.live != nil {
 		live := v.live.Clone()

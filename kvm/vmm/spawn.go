@@ -33,8 +33,10 @@ const logTailSize = 4096
 // runs binary with binaryArgs followed by "-config FILE -ready-fd 3" in a
 // new session (stdin /dev/null, stdout and stderr appended to
 // cfg.LogFile), and returns once the VMM's control socket answers with the
-// domain running or paused. If the VMM dies first, the error quotes the end
-// of its log; if ctx ends first, the VMM is killed.
+// domain running or paused (or, for a guest that ended at once, once the
+// VMM has recorded its exit: Wait and ReadExitRecord report it). If the VMM
+// dies first, the error quotes the end of its log; if ctx ends first, the
+// VMM is killed.
 //
 // The VMM outlives the caller. When the caller is its parent, Spawn reaps
 // it when it exits, so it never lingers as a zombie.
@@ -123,20 +125,41 @@ func Spawn(ctx context.Context, binary string, binaryArgs []string, cfg *Config)
 		kill()
 		return nil, fail("%w%s", ctx.Err(), logTail(cfg.LogFile))
 	}
-	c, err := Dial(ctx, cfg.ControlSocket)
+	// The VMM runs the domain. A guest that ends at once may already have
+	// taken the VMM down again: that start still succeeded, and the exit
+	// record tells the rest.
+	state, err := runningState(ctx, cfg.ControlSocket)
+	if err == nil && (state == StateRunning || state == StatePaused) {
+		return proc, nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if e, rerr := ReadExitRecord(cfg.RuntimeDir); rerr == nil && e.PID == proc.PID {
+			return proc, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	kill()
+	if err == nil {
+		err = fmt.Errorf("vmm reports state %s", state)
+	}
+	return nil, fail("%w%s", err, logTail(cfg.LogFile))
+}
+
+// runningState asks the VMM at socket for the domain's state.
+func runningState(ctx context.Context, socket string) (string, error) {
+	c, err := Dial(ctx, socket)
 	if err != nil {
-		kill()
-		return nil, fail("%w%s", err, logTail(cfg.LogFile))
+		return "", err
 	}
 	s, err := c.Status(ctx)
 	if err != nil {
-		kill()
-		return nil, fail("%w%s", err, logTail(cfg.LogFile))
+		return "", err
 	}
-	if s.State != StateRunning && s.State != StatePaused {
-		return nil, fail("vmm reports state %s (%s)%s", s.State, s.Reason, logTail(cfg.LogFile))
-	}
-	return proc, nil
+	return s.State, nil
 }
 
 // logTail returns the end of a log file for an error message.
