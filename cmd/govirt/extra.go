@@ -7,7 +7,7 @@ import (
 
 // extraCommands are the commands beyond virsh's: the daemon and the main job.
 func extraCommands() []*command {
-	return nil
+	return []*command{demoCommand()}
 }
 
 // Hidden subcommands: the entry points of the helper processes the drivers

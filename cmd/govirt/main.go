@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/govirt/govirt/api"
 )
@@ -86,9 +87,13 @@ done:
 	}
 	err = cmd.run(c, a)
 	if c.conn != nil {
-		if cerr := c.conn.Close(ctx); cerr != nil && err == nil {
+		// Closing may still have work to do (autodestroy) after ctx ended
+		// on a signal, so it gets a context of its own.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if cerr := c.conn.Close(cctx); cerr != nil && err == nil {
 			err = cerr
 		}
+		cancel()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %s\n", errorText(err))
