@@ -86,6 +86,8 @@ type Result struct {
 	// rest (overhead), at the last sample and at peak overhead.
 	RSS, GuestRSS, Overhead int64
 	PeakOverhead            int64
+	// VMMErrors are the VMM's own error lines (QEMU's stderr).
+	VMMErrors []string
 	// GoMemory is the govirt VMM's Go runtime memory 5 s into the run.
 	GoMemory string
 	Console  string
@@ -103,7 +105,8 @@ func GovirtCommand(exe string, s Spec) *exec.Cmd {
 // be told from QEMU's own) and hidden CPU features, serial on stdout, no
 // default devices, no reboot.
 func QEMUCommand(qemu string, s Spec) *exec.Cmd {
-	cpu := "host"
+	// arch-capabilities: QEMU aborts on kvm_pvm setting MSR 0x10a.
+	cpu := "host,-arch-capabilities"
 	for _, f := range HiddenFeatures {
 		cpu += ",-" + f
 	}
@@ -186,7 +189,18 @@ func Run(ctx context.Context, vmm string, cmd *exec.Cmd, timeout time.Duration) 
 				res.End = strings.TrimPrefix(line, "GOVIRT-EXIT ")
 			case strings.Contains(line, "decompress"):
 				res.Decompress = strings.TrimSpace(line)
-			case strings.Contains(line, "KVM internal error"), strings.Contains(line, "emulation failure"):
+			case strings.HasPrefix(line, "qemu-system") || strings.Contains(line, "error"):
+				res.VMMErrors = append(res.VMMErrors, strings.TrimSpace(line))
+				if strings.Contains(line, "KVM internal error") {
+					if res.End == "" {
+						res.End = strings.TrimSpace(line)
+					}
+					select {
+					case stopSoon <- line:
+					default:
+					}
+				}
+			case strings.Contains(line, "emulation failure"):
 				if res.End == "" {
 					res.End = strings.TrimSpace(line)
 				}

@@ -55,6 +55,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if res.Decompress != "" {
 			fmt.Fprintf(&b, "; `%s`", res.Decompress)
 		}
+		if len(res.VMMErrors) > 0 {
+			fmt.Fprintf(&b, "; VMM said `%s`", strings.Join(res.VMMErrors[:min(len(res.VMMErrors), 3)], " / "))
+		}
 		if res.GoMemory != "" {
 			fmt.Fprintf(&b, "; Go memory %s", res.GoMemory)
 		}
