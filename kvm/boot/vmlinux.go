@@ -30,14 +30,18 @@ const decompressLimitNoInitSize = 256 << 20
 // covers the kernel, a flat GDT with __KERNEL_CS at 0x10, interrupts off,
 // and RSI pointing at boot_params, which the caller fills exactly as for
 // the plain bzImage entry.
-func loadBzImageKernel(mem Memory, cfg Config, bz *BzImage, res *Result) error {
+func loadBzImageKernel(mem Memory, cfg Config, bz *BzImage, res *Result) (err error) {
 	start := time.Now()
 	h, reason, err := prepareVmlinux(bz, cfg.LowRAMEnd)
 	if err != nil {
 		return err
 	}
 	if h != nil {
-		defer h.release()
+		defer func() {
+			if rerr := h.release(); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
 		for i, s := range h.elf.Segments {
 			if err := mem.WriteAt(s.Data, s.Addr); err != nil {
 				return fmt.Errorf("load vmlinux segment %d: %w", i, err)
@@ -78,14 +82,17 @@ type vmlinux struct {
 	buf    []byte // anonymous mapping holding the decompressed ELF
 }
 
-func (v *vmlinux) release() {
-	if v.buf != nil {
-		// Unmapping our own private mapping cannot fail short of a
-		// bug; the memory is returned either way at exit.
-		if err := unix.Munmap(v.buf); err == nil {
-			v.buf = nil
-		}
+// release unmaps the decompression buffer; the ELF's segments are gone
+// after it.
+func (v *vmlinux) release() error {
+	if v.buf == nil {
+		return nil
 	}
+	if err := unix.Munmap(v.buf); err != nil {
+		return fmt.Errorf("unmap the decompressed kernel: %w", err)
+	}
+	v.buf = nil
+	return nil
 }
 
 // ErrKernelTooBig reports a kernel that does not fit in guest RAM below
@@ -129,7 +136,9 @@ func prepareVmlinux(bz *BzImage, lowRAMEnd uint64) (*vmlinux, error, error) {
 	}
 	v := &vmlinux{method: p.Method, buf: buf}
 	reason := func(err error) (*vmlinux, error, error) {
-		v.release()
+		if rerr := v.release(); rerr != nil {
+			return nil, nil, rerr
+		}
 		return nil, err, nil
 	}
 	n, err := Decompress(p, buf)
@@ -165,8 +174,7 @@ func prepareVmlinux(bz *BzImage, lowRAMEnd uint64) (*vmlinux, error, error) {
 	}
 	v.end = max(end, base+uint64(bz.InitSize))
 	if v.end > lowRAMEnd {
-		v.release()
-		return nil, nil, fmt.Errorf("load bzImage: kernel needs memory %#x-%#x, ram below 4 GiB ends at %#x: %w", base, v.end, lowRAMEnd, ErrKernelTooBig)
+		return nil, nil, errors.Join(v.release(), fmt.Errorf("load bzImage: kernel needs memory %#x-%#x, ram below 4 GiB ends at %#x: %w", base, v.end, lowRAMEnd, ErrKernelTooBig))
 	}
 	return v, nil, nil
 }
