@@ -40,10 +40,17 @@ type Bus struct {
 	// regions is the current MMIO map, replaced wholesale on change so that
 	// BAR accesses need no lock.
 	regions atomic.Pointer[[]mapping]
-	// lineMu protects asserted and levels: INTx wires are ORed per GSI.
+	// hotplug is the hot-plug controller (nil until EnableHotplug); its
+	// registers are protected by mu.
+	hotplug *hotplug
+	// lineMu protects asserted, gsis, owners and levels: INTx wires are
+	// ORed per GSI. owners[slot] identifies the attachment whose wire
+	// counts: a removed device's late SetINTx calls are ignored.
 	lineMu   sync.Mutex
 	asserted [NumSlots]bool
 	gsis     [NumSlots]uint32
+	owners   [NumSlots]uint64
+	attaches uint64
 	levels   [layout.IRQPCINum]bool
 }
 
@@ -67,18 +74,21 @@ func NewBus(irq Interrupts, log *slog.Logger) (*Bus, error) {
 	return b, nil
 }
 
-// Add puts d into slot. Precondition: the guest is not running yet (or the
-// slot is hot-plugged with the bus's knowledge of it; hot-plug signalling is
-// not modelled).
+// Add puts d into slot. The guest finds it at its next scan of the bus; a
+// device added while the guest runs is announced with Plug instead.
 func (b *Bus) Add(slot int, d Device) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.addLocked(slot, d)
+}
+
+func (b *Bus) addLocked(slot int, d Device) error {
 	if slot < 0 || slot >= NumSlots {
 		return fmt.Errorf("add pci device: slot %d out of range", slot)
 	}
 	if d == nil {
 		return fmt.Errorf("add pci device to slot %d: nil device", slot)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.slots[slot] != nil {
 		return fmt.Errorf("add pci device: slot %d is taken", slot)
 	}
@@ -86,21 +96,105 @@ func (b *Bus) Add(slot int, d Device) error {
 	d.ReadConfig(RegInterruptPin, pin[:])
 	gsi := INTxGSI(slot, int(pin[0]))
 	b.lineMu.Lock()
+	b.attaches++
+	owner := b.attaches
+	b.owners[slot] = owner
 	b.gsis[slot] = gsi
+	b.asserted[slot] = false
 	b.lineMu.Unlock()
 	a := Attachment{
 		Slot:       slot,
 		Interrupts: b.irq,
-		SetINTx:    func(level bool) error { return b.setINTx(slot, gsi, level) },
+		SetINTx:    func(level bool) error { return b.setINTx(slot, owner, gsi, level) },
 		Changed:    b.remap,
 		Log:        b.log,
 	}
 	if err := d.Attach(a); err != nil {
+		b.lineMu.Lock()
+		b.owners[slot] = 0
+		b.lineMu.Unlock()
 		return fmt.Errorf("add pci device to slot %d: %w", slot, err)
 	}
 	b.slots[slot] = d
 	b.rebuildLocked()
 	return nil
+}
+
+// Device returns the device in slot, or nil.
+func (b *Bus) Device(slot int) Device {
+	if slot < 0 || slot >= NumSlots {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.slots[slot]
+}
+
+// Remove takes the device out of slot and returns it for the caller to
+// close: its BARs stop decoding, configuration cycles to the slot read as
+// all-ones and its INTx wire is released (later SetINTx calls by the device
+// are ignored). Without a preceding unplug request this is a surprise
+// removal. The host bridge in slot 0 cannot be removed.
+func (b *Bus) Remove(slot int) (Device, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.removeLocked(slot)
+}
+
+func (b *Bus) removeLocked(slot int) (Device, error) {
+	if slot <= 0 || slot >= NumSlots {
+		return nil, fmt.Errorf("remove pci device: slot %d cannot be emptied", slot)
+	}
+	d := b.slots[slot]
+	if d == nil {
+		return nil, fmt.Errorf("remove pci device: slot %d is empty", slot)
+	}
+	b.slots[slot] = nil
+	if hp := b.hotplug; hp != nil {
+		hp.up &^= 1 << slot
+		hp.down &^= 1 << slot
+	}
+	b.rebuildLocked()
+	b.lineMu.Lock()
+	defer b.lineMu.Unlock()
+	b.owners[slot] = 0
+	if b.asserted[slot] {
+		b.asserted[slot] = false
+		if err := b.driveLineLocked(b.gsis[slot]); err != nil {
+			b.log.Warn("remove pci device: release intx", "slot", slot, "err", err)
+		}
+	}
+	return d, nil
+}
+
+// Resetter is implemented by devices that return to their power-on state
+// on a bus reset (*Function does; device models embedding one reset their
+// own state too).
+type Resetter interface {
+	Reset()
+}
+
+// Reset returns the bus and its devices to their power-on state, as a
+// platform reset does: CONFIG_ADDRESS cleared, every device that
+// implements Resetter reset, hot-plug notifications the guest has not
+// read dropped and unplugs it was asked for completed (the devices leave
+// the bus; see HotplugConfig.Ejected). The machine calls it with every
+// vCPU parked.
+func (b *Bus) Reset() {
+	b.mu.Lock()
+	b.addr = 0
+	ejected := b.hotplugResetLocked()
+	devs := b.slots
+	b.mu.Unlock()
+	for slot, d := range devs {
+		if r, ok := d.(Resetter); ok {
+			r.Reset()
+		} else if d != nil {
+			b.log.Debug("pci reset: device has no reset", "slot", slot)
+		}
+	}
+	b.remap()
+	b.reportEjected(ejected)
 }
 
 // AddNext puts d into the lowest free slot and returns it.
@@ -120,10 +214,19 @@ func (b *Bus) AddNext(d Device) (int, error) {
 	return slot, b.Add(slot, d)
 }
 
-func (b *Bus) setINTx(slot int, gsi uint32, level bool) error {
+func (b *Bus) setINTx(slot int, owner uint64, gsi uint32, level bool) error {
 	b.lineMu.Lock()
 	defer b.lineMu.Unlock()
+	if b.owners[slot] != owner {
+		return nil // the device was removed from the slot
+	}
 	b.asserted[slot] = level
+	return b.driveLineLocked(gsi)
+}
+
+// driveLineLocked sets gsi to the OR of the wires on it. Precondition:
+// lineMu held.
+func (b *Bus) driveLineLocked(gsi uint32) error {
 	line := gsi - layout.IRQPCIBase
 	on := false
 	for s := range b.asserted {
@@ -184,7 +287,7 @@ func (b *Bus) PIORead(port uint16, data []byte) bool {
 	}
 	// Byte and word accesses to 0xCF8-0xCFB are not CONFIG_ADDRESS (0xCF9 is
 	// the reset control register); leave them to the machine.
-	return false
+	return b.hotplugRead(port, data)
 }
 
 // PIOWrite serves the legacy configuration mechanism on ports 0xCF8-0xCFF.
@@ -203,7 +306,7 @@ func (b *Bus) PIOWrite(port uint16, data []byte) bool {
 		}
 		return true
 	}
-	return false
+	return b.hotplugWrite(port, data)
 }
 
 // legacyTargetLocked decodes CONFIG_ADDRESS for an access of n bytes at a

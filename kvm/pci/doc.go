@@ -2,7 +2,10 @@
 // legacy 0xCF8/0xCFC configuration mechanism, the ECAM (MMCONFIG) window,
 // 256-byte configuration spaces with the architectural read-only, read-write
 // and write-one-to-clear masks, 32-bit memory BARs routed to device handlers,
-// capability lists, MSI-X and INTx.
+// capability lists, MSI-X and INTx, a power-on reset of the bus and its
+// functions (Bus.Reset), and ACPI hot-plug of slots 1-31 through a
+// PIIX4-style register block and GPE (see HotplugPort, Bus.Plug,
+// Bus.RequestUnplug).
 //
 // The guest is hostile: every offset, width and address it supplies is
 // checked, malformed accesses read as all-ones (or zero inside a decoded

@@ -146,8 +146,11 @@ type capEntry struct {
 // with access masks, its BARs, its capabilities, MSI-X and INTx.
 type Function struct {
 	// mu protects every field below; it is taken before MSIX.mu.
-	mu       sync.Mutex
-	cfg      [ConfigSize]byte
+	mu  sync.Mutex
+	cfg [ConfigSize]byte
+	// powerOn is cfg as the device model built it (and the bus attached
+	// it): what Reset restores.
+	powerOn  [ConfigSize]byte
 	wmask    [ConfigSize]byte
 	w1c      [ConfigSize]byte
 	bars     [NumBARs]barSlot
@@ -188,6 +191,7 @@ func NewFunction(id Identity) (*Function, error) {
 	le.PutUint16(f.w1c[RegStatus:], statusRW1C)
 	f.wmask[RegCacheLine] = 0xFF
 	f.wmask[RegInterruptLine] = 0xFF
+	f.powerOn = f.cfg
 	return f, nil
 }
 
@@ -251,6 +255,7 @@ func (f *Function) addCapabilityLocked(id byte, body, writable []byte, h Capabil
 	f.lastCap = off
 	f.nextCap = (off + length + 3) &^ 3
 	f.caps = append(f.caps, capEntry{off: off, length: length, handler: h})
+	f.powerOn = f.cfg
 	return off, nil
 }
 
@@ -268,6 +273,7 @@ func (f *Function) Attach(a Attachment) error {
 	f.att = a
 	if pin := int(f.cfg[RegInterruptPin]); pin != PinNone {
 		f.cfg[RegInterruptLine] = byte(INTxGSI(a.Slot, pin))
+		f.powerOn[RegInterruptLine] = f.cfg[RegInterruptLine]
 	}
 	if f.msix != nil {
 		f.msix.setInterrupts(a.Interrupts)
@@ -283,6 +289,31 @@ func (f *Function) Slot() int {
 		return -1
 	}
 	return f.att.Slot
+}
+
+// Reset returns the function to its power-on state, as a PCI reset (RST#)
+// does: configuration space as the device model built it (command register
+// zero, BARs unassigned, capability registers at their initial values),
+// MSI-X disabled with every vector masked and nothing pending, and the
+// INTx wire released. The device model behind the function resets its own
+// state; see Resetter.
+func (f *Function) Reset() {
+	f.mu.Lock()
+	f.cfg = f.powerOn
+	if f.msix != nil {
+		f.msix.reset()
+	}
+	f.intxDevice = false
+	err := f.updateINTxLocked()
+	attached, notify, log, slot := f.attached, f.att.Changed, f.att.Log, f.att.Slot
+	f.mu.Unlock()
+	if !attached {
+		return
+	}
+	if err != nil {
+		log.Warn("pci reset: intx update failed", "slot", slot, "err", err)
+	}
+	notify()
 }
 
 // validConfigAccess reports whether a configuration access is one the

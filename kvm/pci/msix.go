@@ -266,6 +266,19 @@ func (m *MSIX) WriteBAR(off uint64, data []byte) {
 	m.deliver(msgs)
 }
 
+// reset returns the table and pending bits to their power-on state: every
+// vector masked, no message programmed, nothing pending, MSI-X off.
+func (m *MSIX) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.table)
+	for v := 0; v < m.vectors; v++ {
+		m.table[v*msixEntrySize+12] = msixVectorMasked
+	}
+	clear(m.pba)
+	m.enabled, m.fnMasked = false, false
+}
+
 // MSIXState is the saved table and pending bits.
 type MSIXState struct {
 	Table []byte   `json:"table"`
