@@ -313,6 +313,14 @@ func (t *PCIDevice) Close() error {
 	}
 	t.closed = true
 	t.stopLocked()
+	errs := []error{t.unregisterIOEventsLocked()}
+	errs = append(errs, t.closeQueues())
+	return errors.Join(errs...)
+}
+
+// unregisterIOEventsLocked withdraws the notify ioeventfds (when the
+// machine supports it; otherwise they stay until the VM closes).
+func (t *PCIDevice) unregisterIOEventsLocked() error {
 	var errs []error
 	if un, ok := t.ioev.(IOEventUnregistrar); ok {
 		for addr, qi := range t.ioevRegistered {
@@ -322,9 +330,30 @@ func (t *PCIDevice) Close() error {
 		}
 	}
 	t.ioevRegistered = map[uint64]int{}
-	errs = append(errs, t.closeQueues())
 	return errors.Join(errs...)
 }
+
+// Reset is the device's power-on reset (pci.Resetter; the bus calls it on
+// a machine reset, with the vCPUs parked): the device resets as if its
+// driver had written status 0, a paused device is no longer to be
+// restarted by Resume, the notify ioeventfds are withdrawn (the BAR they
+// were bound to is unassigned now), and the PCI function returns to its
+// power-on configuration.
+func (t *PCIDevice) Reset() {
+	t.mu.Lock()
+	if !t.closed {
+		t.resetLocked()
+		t.pausedRunning = false
+		t.act = nil
+		if err := t.unregisterIOEventsLocked(); err != nil {
+			t.log.Warn("reset: withdraw ioeventfds", "err", err)
+		}
+	}
+	t.mu.Unlock()
+	t.Function.Reset()
+}
+
+var _ pci.Resetter = (*PCIDevice)(nil)
 
 func (t *PCIDevice) closeQueues() error {
 	var errs []error
