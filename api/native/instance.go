@@ -269,4 +269,3 @@ func dupNameErr(kind, name string, u uuid.UUID) error {
 func parseErr(kind, name string, err error) error {
 	return fmt.Errorf("%s '%s': %w", kind, name, err)
 }
-
