@@ -49,10 +49,17 @@ func pkgLength(n int) []byte {
 	case n+3 < 1<<20:
 		size = 3
 	}
-	total := min(n+size, maxPkgLength)
-	b := []byte{byte((size-1)<<6 | total&0x0F)}
+	return encodePkgValue(min(n+size, maxPkgLength), size)
+}
+
+// encodePkgValue writes v in the PkgLength encoding with size bytes.
+func encodePkgValue(v, size int) []byte {
+	if size == 1 {
+		return []byte{byte(v)}
+	}
+	b := []byte{byte((size-1)<<6 | v&0x0F)}
 	for i := 1; i < size; i++ {
-		b = append(b, byte(total>>(4+8*(i-1))))
+		b = append(b, byte(v>>(4+8*(i-1))))
 	}
 	return b
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/govirt/govirt/kvm/layout"
+	"github.com/govirt/govirt/kvm/pci"
 )
 
 // S5SleepType is the SLP_TYP value of \_S5 (soft off). The PM1 control
@@ -262,7 +263,8 @@ func Build(cfg Config) (*Tables, error) {
 }
 
 // DSDT returns the differentiated system description table: \_S5, the PCI
-// root bridge with its resources and interrupt routing, and COM1.
+// root bridge with its resources, interrupt routing and hot-plug slots
+// (pci.HotplugSlots, see hotplug.go), COM1, and the hot-plug GPE method.
 func DSDT() ([]byte, error) {
 	pnp0a08, err := EISAID("PNP0A08")
 	if err != nil {
@@ -283,7 +285,11 @@ func DSDT() ([]byte, error) {
 			prt = append(prt, Package(Integer(slot<<16|0xFFFF), Integer(pin), Integer(0), Integer(gsi)))
 		}
 	}
-	pci := Device("PCI0",
+	hotplug, err := pciHotplugTerms(pci.HotplugSlots)
+	if err != nil {
+		return nil, err
+	}
+	pci0 := Device("PCI0", append([][]byte{
 		Name("_HID", pnp0a08),
 		Name("_CID", pnp0a03),
 		Name("_ADR", Integer(0)),
@@ -298,7 +304,7 @@ func DSDT() ([]byte, error) {
 			DWordMemory(layout.PCIMMIOBase, layout.PCIMMIOEnd-1),
 		)),
 		Name("_PRT", Package(prt...)),
-	)
+	}, hotplug...)...)
 	com1 := Device("COM1",
 		Name("_HID", pnp0501),
 		Name("_UID", Integer(1)),
@@ -309,7 +315,8 @@ func DSDT() ([]byte, error) {
 	)
 	body := concat([][]byte{
 		Name("\\_S5", Package(Integer(S5SleepType), Integer(S5SleepType), Integer(0), Integer(0))),
-		Scope("\\_SB", pci, com1),
+		Scope("\\_SB", pci0, com1),
+		gpeScope(),
 	})
 	return finish(append(header("DSDT", 2), body...)), nil
 }
