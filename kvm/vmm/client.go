@@ -225,6 +225,36 @@ func (c *Client) InterfaceStats(ctx context.Context, dev string) (InterfaceStats
 	return *resp.Interface, nil
 }
 
+// AttachDevice hot-plugs a <disk> (virtio, a file or block device the
+// driver has resolved) or an <interface> (virtio-net on the tap the driver
+// created, named in taps with the interface's MAC) into a free PCI slot,
+// or the slot its <address> names, and signals the guest (ACPI device
+// check). It returns the domain's live XML with the device. A target or
+// MAC already present or no free slot is ErrOperationFailed; what govirt
+// cannot run is ErrConfigUnsupported naming it (the checks are Check's).
+func (c *Client) AttachDevice(ctx context.Context, xml string, taps []Tap) (string, error) {
+	resp, err := c.call(ctx, &request{Op: opAttachDevice, XML: xml, Taps: taps})
+	if err != nil {
+		return "", err
+	}
+	if resp.Status == nil {
+		return "", xmlconf.Errorf(xmlconf.ErrRPC, "vmm attach reply without status")
+	}
+	return resp.Status.LiveXML, nil
+}
+
+// DetachDevice asks the guest to release a <disk> (matched by target) or
+// an <interface> (matched by MAC) through an ACPI eject request, as
+// libvirt does: it returns once the request is delivered, after waiting a
+// few seconds for the guest to eject the device. The device leaves the
+// live XML when the guest ejects it (or at the next machine reset); the
+// driver then deletes an interface's tap. A device that is not there is
+// ErrDeviceMissing.
+func (c *Client) DetachDevice(ctx context.Context, xml string) error {
+	_, err := c.call(ctx, &request{Op: opDetachDevice, XML: xml})
+	return err
+}
+
 // Wait returns when the guest has stopped and how. When the VMM is
 // already gone it reads the exit record the VMM left; a VMM that died
 // without one (killed) gives ErrOperationFailed.

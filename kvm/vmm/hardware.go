@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"syscall"
 
@@ -16,11 +17,15 @@ import (
 )
 
 // hostResources are what the VMM opens once and keeps across machine
-// rebuilds: disk files, tap descriptors and the serial backend.
+// rebuilds: disk files, tap descriptors (in the order of the plan's disks
+// and interfaces; hot-plug keeps them in step) and the serial backend.
 type hostResources struct {
 	disks []*os.File
 	taps  []*os.File
 	char  *charBackend
+	// onEject is told about devices the guest ejected (hotplug.go); it
+	// runs without locks, possibly on a vCPU thread.
+	onEject func(hw *hardware, slot int, d pci.Device)
 }
 
 func (r *hostResources) Close() error {
@@ -46,25 +51,9 @@ func openResources(p *plan, cfg *Config, log *slog.Logger) (_ *hostResources, er
 		}
 	}()
 	for _, d := range p.disks {
-		flags := os.O_RDWR
-		if d.readOnly {
-			flags = os.O_RDONLY
-		}
-		if d.sync {
-			flags |= syscall.O_DSYNC
-		}
-		f, err := os.OpenFile(d.path, flags, 0)
+		f, err := openDisk(d)
 		if err != nil {
-			return nil, fmt.Errorf("open disk %s: %w", d.target, err)
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("open disk %s: %w", d.target, err)
-		}
-		if !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
-			f.Close()
-			return nil, fmt.Errorf("open disk %s: %s is neither a file nor a block device", d.target, d.path)
+			return nil, err
 		}
 		r.disks = append(r.disks, f)
 	}
@@ -91,7 +80,37 @@ func openResources(p *plan, cfg *Config, log *slog.Logger) (_ *hostResources, er
 	return r, nil
 }
 
+// openDisk opens the image of a disk for its device.
+func openDisk(d diskPlan) (*os.File, error) {
+	flags := os.O_RDWR
+	if d.readOnly {
+		flags = os.O_RDONLY
+	}
+	if d.sync {
+		flags |= syscall.O_DSYNC
+	}
+	f, err := os.OpenFile(d.path, flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open disk %s: %w", d.target, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open disk %s: %w", d.target, err)
+	}
+	if !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open disk %s: %s is neither a file nor a block device", d.target, d.path)
+	}
+	return f, nil
+}
+
 // hardware is one incarnation of the machine and its PCI devices.
+//
+// blks and diskSlots follow the plan's disks, nets and nicSlots its
+// interfaces; transports holds the virtio functions of the disks, then the
+// interfaces, then the balloon. Hot-plug (hotplug.go) keeps that order;
+// after start the device slices change only with vmm.mu held.
 type hardware struct {
 	m          *kvm.Machine
 	bus        *pci.Bus
@@ -103,12 +122,33 @@ type hardware struct {
 	diskSlots   []int
 	nicSlots    []int
 	balloonSlot int
-	// powerOn are the transports' PCI functions as created, restored on a
-	// machine reset; common is the offset of each one's common
-	// configuration in BAR 0.
-	powerOn []pci.FunctionState
-	common  []uint64
-	log     *slog.Logger
+	log         *slog.Logger
+}
+
+// newDiskDevice creates the virtio-blk device of a disk.
+func newDiskDevice(mem virtio.GuestMemory, d diskPlan, f *os.File, log *slog.Logger) (*blk.Device, *virtio.PCIDevice, error) {
+	dev, err := blk.New(blk.Config{File: f, ReadOnly: d.readOnly, Serial: d.serial, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("disk %s: %w", d.target, err)
+	}
+	tr, err := virtio.NewPCI(dev, virtio.PCIConfig{Memory: mem, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("disk %s: %w", d.target, err)
+	}
+	return dev, tr, nil
+}
+
+// newNICDevice creates the virtio-net device of an interface.
+func newNICDevice(mem virtio.GuestMemory, n nicPlan, tap *os.File, log *slog.Logger) (*vnet.Device, *virtio.PCIDevice, error) {
+	dev, err := vnet.New(vnet.Config{Tap: tap, MAC: n.mac, MTU: n.mtu, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("interface %s: %w", net.HardwareAddr(n.mac[:]), err)
+	}
+	tr, err := virtio.NewPCI(dev, virtio.PCIConfig{Memory: mem, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("interface %s: %w", net.HardwareAddr(n.mac[:]), err)
+	}
+	return dev, tr, nil
 }
 
 // buildHardware creates the machine and its devices. It does not start it.
@@ -143,13 +183,9 @@ func buildHardware(p *plan, res *hostResources, log *slog.Logger) (_ *hardware, 
 	mem := m.Memory()
 	hw.diskSlots = make([]int, len(p.disks))
 	for i, d := range p.disks {
-		dev, err := blk.New(blk.Config{File: res.disks[i], ReadOnly: d.readOnly, Serial: d.serial, Log: log})
+		dev, tr, err := newDiskDevice(mem, d, res.disks[i], log)
 		if err != nil {
-			return nil, fmt.Errorf("disk %s: %w", d.target, err)
-		}
-		tr, err := virtio.NewPCI(dev, virtio.PCIConfig{Memory: mem, Log: log})
-		if err != nil {
-			return nil, fmt.Errorf("disk %s: %w", d.target, err)
+			return nil, err
 		}
 		hw.blks = append(hw.blks, dev)
 		hw.transports = append(hw.transports, tr)
@@ -157,13 +193,9 @@ func buildHardware(p *plan, res *hostResources, log *slog.Logger) (_ *hardware, 
 	}
 	hw.nicSlots = make([]int, len(p.nics))
 	for i, n := range p.nics {
-		dev, err := vnet.New(vnet.Config{Tap: res.taps[i], MAC: n.mac, MTU: n.mtu, Log: log})
+		dev, tr, err := newNICDevice(mem, n, res.taps[i], log)
 		if err != nil {
-			return nil, fmt.Errorf("interface %d: %w", i, err)
-		}
-		tr, err := virtio.NewPCI(dev, virtio.PCIConfig{Memory: mem, Log: log})
-		if err != nil {
-			return nil, fmt.Errorf("interface %d: %w", i, err)
+			return nil, err
 		}
 		hw.nets = append(hw.nets, dev)
 		hw.transports = append(hw.transports, tr)
@@ -200,66 +232,29 @@ func buildHardware(p *plan, res *hostResources, log *slog.Logger) (_ *hardware, 
 			*d.got = slot
 		}
 	}
-	for _, tr := range hw.transports {
-		off, err := commonConfigOffset(tr.Function)
-		if err != nil {
-			return nil, err
-		}
-		hw.common = append(hw.common, off)
-		hw.powerOn = append(hw.powerOn, tr.Function.State())
+	// Every slot but the host bridge's and the balloon's is hot-pluggable:
+	// libvirt does not unplug balloons.
+	slots := uint32(pci.HotplugSlots)
+	if hw.balloonSlot > 0 {
+		slots &^= 1 << hw.balloonSlot
 	}
-	m.SetPCIBus(resetBus{hw})
+	if err := hw.bus.EnableHotplug(pci.HotplugConfig{
+		Slots:  slots,
+		Notify: func() error { return m.SetGPE(pci.HotplugGPE) },
+		Ejected: func(slot int, d pci.Device) {
+			if res.onEject != nil {
+				res.onEject(hw, slot, d)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	// The bus resets its devices to power-on state on a machine reset.
+	m.SetPCIBus(hw.bus)
 	return hw, nil
 }
 
-// commonConfigOffset finds the virtio common configuration structure in
-// BAR 0 through the function's vendor capabilities.
-func commonConfigOffset(f *pci.Function) (uint64, error) {
-	var b [1]byte
-	if err := f.ConfigBytes(pci.RegCapabilities, b[:]); err != nil {
-		return 0, err
-	}
-	for p, n := int(b[0]&^3), 0; p != 0 && n < 48; n++ {
-		var c [12]byte
-		if err := f.ConfigBytes(p, c[:]); err != nil {
-			return 0, err
-		}
-		// cap_vndr, cap_next, cap_len, cfg_type, bar, id, padding[2], offset
-		if c[0] == pci.CapVendor && c[3] == 1 && c[4] == 0 {
-			return uint64(c[8]) | uint64(c[9])<<8 | uint64(c[10])<<16 | uint64(c[11])<<24, nil
-		}
-		p = int(c[1] &^ 3)
-	}
-	return 0, errors.New("virtio device without a common configuration in bar 0")
-}
-
-// statusRegister is the device_status offset in the common configuration.
-const statusRegister = 0x14
-
-// resetBus is the PCI bus with a power-on reset of its virtio devices: the
-// machine calls Reset with every vCPU parked, before it reloads the guest.
-type resetBus struct{ hw *hardware }
-
-func (r resetBus) PIORead(port uint16, data []byte) bool   { return r.hw.bus.PIORead(port, data) }
-func (r resetBus) PIOWrite(port uint16, data []byte) bool  { return r.hw.bus.PIOWrite(port, data) }
-func (r resetBus) MMIORead(addr uint64, data []byte) bool  { return r.hw.bus.MMIORead(addr, data) }
-func (r resetBus) MMIOWrite(addr uint64, data []byte) bool { return r.hw.bus.MMIOWrite(addr, data) }
-
-// Reset resets each virtio device as its driver would (status 0) and
-// returns its PCI function to the state it was created in (BARs
-// unassigned, bus mastering and MSI-X off).
-func (r resetBus) Reset() {
-	for i, tr := range r.hw.transports {
-		tr.WriteBAR(r.hw.common[i]+statusRegister, []byte{0})
-		if err := tr.Function.Restore(r.hw.powerOn[i]); err != nil {
-			// Not expected for a state taken from the same function; the
-			// guest then finds the function as it left it.
-			r.hw.log.Error("reset pci function", "slot", tr.Function.Slot(), "err", err)
-		}
-	}
-}
-
-var _ kvm.Resetter = resetBus{}
+var _ kvm.Resetter = (*pci.Bus)(nil)
 
 // Close stops the machine and releases the devices (not the host
 // resources).

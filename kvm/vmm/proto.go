@@ -42,6 +42,9 @@ const (
 	opBlockStats  = "block-stats"
 	opIfaceStats  = "interface-stats"
 	opWait        = "wait"
+	// Device hot-plug (hotplug.go).
+	opAttachDevice = "attach-device"
+	opDetachDevice = "detach-device"
 )
 
 // request is one control request. Only the fields of its operation may be
@@ -55,6 +58,9 @@ type request struct {
 	Len     int    `json:"len,omitempty"`
 	Virtual bool   `json:"virtual,omitempty"`
 	Dev     string `json:"dev,omitempty"`
+	// XML and Taps are the device of attach-device and detach-device.
+	XML  string `json:"xml,omitempty"`
+	Taps []Tap  `json:"taps,omitempty"`
 }
 
 // response is the answer to a request: Error, or the result field of its
@@ -153,6 +159,12 @@ func (r *request) check() error {
 		return xmlconf.Errorf(xmlconf.ErrInvalidArg, "control request %q: "+format, append([]any{r.Op}, args...)...)
 	}
 	extra := r.VCPU != 0 || r.CPUs != nil || r.KiB != 0 || r.Addr != 0 || r.Len != 0 || r.Virtual || r.Dev != ""
+	if r.Op == opAttachDevice || r.Op == opDetachDevice {
+		return r.checkDevice(extra, bad)
+	}
+	if r.XML != "" || r.Taps != nil {
+		return bad("unexpected arguments")
+	}
 	switch r.Op {
 	case opHello, opStatus, opPause, opResume, opPowerButton, opReboot, opReset, opDestroy, opWait:
 		if extra {

@@ -58,6 +58,8 @@ type vmm struct {
 	ln        *net.UnixListener
 	conns     sync.WaitGroup
 	nconns    int
+	// hp is the device hot-plug state (hotplug.go).
+	hp hotplugState
 }
 
 // newVMM translates the config's domain and opens its host resources.
@@ -75,6 +77,7 @@ func newVMM(cfg *Config, log *slog.Logger) (*vmm, error) {
 	if v.res, err = openResources(p, cfg, log); err != nil {
 		return nil, err
 	}
+	v.res.onEject = v.deviceEjected
 	return v, nil
 }
 
@@ -615,6 +618,11 @@ func (v *vmm) blockStats(dev string) (BlockStats, error) {
 	if err != nil {
 		return BlockStats{}, err
 	}
+	v.mu.Lock() // hot-plug changes the device lists
+	defer v.mu.Unlock()
+	if v.hw != hw {
+		return BlockStats{}, notRunning() // rebuilt meanwhile
+	}
 	for i, d := range v.plan.disks {
 		if d.target == dev || d.path == dev {
 			s := hw.blks[i].Stats()
@@ -628,6 +636,11 @@ func (v *vmm) interfaceStats(dev string) (InterfaceStats, error) {
 	hw, err := v.current()
 	if err != nil {
 		return InterfaceStats{}, err
+	}
+	v.mu.Lock() // hot-plug changes the device lists
+	defer v.mu.Unlock()
+	if v.hw != hw {
+		return InterfaceStats{}, notRunning() // rebuilt meanwhile
 	}
 	for i, n := range v.plan.nics {
 		iface := v.def.Devices.Interfaces[n.index]

@@ -215,6 +215,16 @@ func (v *vmm) dispatch(ctx context.Context, r *request) (resp response) {
 			return fail(err)
 		}
 		return response{Interface: &s}
+	case opAttachDevice:
+		if err := v.attachDevice(r.XML, r.Taps); err != nil {
+			return fail(err)
+		}
+		s := v.status()
+		return response{Status: &s}
+	case opDetachDevice:
+		if err := v.detachDevice(opCtx, r.XML); err != nil {
+			return fail(err)
+		}
 	case opWait:
 		select {
 		case <-v.ended:
