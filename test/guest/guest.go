@@ -9,15 +9,31 @@
 //
 // Its behaviour is selected on the kernel command line:
 //
-//	govirt.test=smp,int3,dirty,pio,mmio,garbage,pci,blk,net,balloon,crash,triple,wait-power,poweroff,reboot,reboot-kbd,halt
+//	govirt.test=smp,int3,dirty,dirty-ap,pio,mmio,garbage,pci,pci-regs,blk,net,balloon,crash,triple,wait-power,serve,poweroff,reboot,reboot-kbd,halt
 //	govirt.dirty_mib=N govirt.dirty_rounds=N (0: forever) govirt.pio_count=N govirt.mmio_count=N
 //
-// Tests run in the order given; wait-power, poweroff, reboot, reboot-kbd,
-// crash (a jump into a hole of the address space), triple and halt do not
-// return. balloon follows the host's balloon
+// Tests run in the order given; wait-power, serve, poweroff, reboot,
+// reboot-kbd, crash (a jump into a hole of the address space), triple and
+// halt do not return. balloon follows the host's balloon
 // target (inflating with pages of the dirty region, deflating when it
 // drops), printing "GVTEST balloon actual N" after each change, until the
-// target goes back to zero.
+// target goes back to zero. pci-regs prints
+// "GVTEST pcireg 00:SS cmd=CCCC bar0=XXXXXXXX bar1=XXXXXXXX" for every
+// function on bus 0.
+//
+// serve idles the boot CPU in hlt with interrupts on ("GVTEST serve
+// ready balloon=B hotplug=PORT gpe=N" once it listens) and services, by
+// interrupt: the ACPI power button ("GVTEST poweroff", then S5); balloon
+// target changes (MSI-X configuration interrupt; "GVTEST balloon actual N"
+// after following the target up or down); and PCI hot-plug events (SCI on
+// the GPE of the DSDT's \_GPE._Exx, registers found through its PHPR
+// operation region): "GVTEST hotplug add 00:SS VVVV:DDDD" for a plugged
+// device, and for an eject request the slot is ejected as _EJ0 does, then
+// "GVTEST hotplug remove 00:SS". dirty-ap runs the ring-3 dirty workload on
+// the first AP (two vCPUs needed) and returns at once, so "serve,dirty-ap"
+// (or "dirty-ap,serve") serves while memory is dirtied, as save and
+// migration tests want; serve then balloons only memory above the dirty
+// region.
 package guest
 
 import (

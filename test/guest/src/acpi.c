@@ -58,6 +58,44 @@ static void parse_dsdt(const u8 *t, u32 len)
 	}
 }
 
+/* The PCI hot-plug interface the DSDT describes: the I/O port of
+ * OperationRegion (PHPR, SystemIO, port, len) and the GPE number of the
+ * \_GPE._Exx method (what a guest without an AML interpreter can read). */
+static void parse_hotplug(const u8 *t, u32 len)
+{
+	static const u8 region[] = {0x5B, 0x80, 'P', 'H', 'P', 'R', 0x01};
+	for (u32 i = 36; i + sizeof(region) + 3 < len; i++) {
+		if (memcmp(t + i, region, sizeof(region)))
+			continue;
+		const u8 *v = t + i + sizeof(region);
+		if (v[0] == 0x0B) /* WordPrefix */
+			acpi.pcihp_port = (u16)(v[1] | v[2] << 8);
+		else if (v[0] == 0x0A) /* BytePrefix */
+			acpi.pcihp_port = v[1];
+		break;
+	}
+	acpi.pcihp_gpe = -1;
+	for (u32 i = 38; i + 4 < len; i++) {
+		/* MethodOp, a one-byte PkgLength, "_Exx" */
+		if (t[i - 2] != 0x14 || t[i] != '_' || t[i + 1] != 'E')
+			continue;
+		int gpe = 0, ok = 1;
+		for (int k = 2; k < 4; k++) {
+			u8 c = t[i + k];
+			if (c >= '0' && c <= '9')
+				gpe = gpe * 16 + (c - '0');
+			else if (c >= 'A' && c <= 'F')
+				gpe = gpe * 16 + (c - 'A' + 10);
+			else
+				ok = 0;
+		}
+		if (ok) {
+			acpi.pcihp_gpe = gpe;
+			break;
+		}
+	}
+}
+
 static void parse_fadt(const u8 *t, u32 len)
 {
 	if (len < 116)
@@ -65,14 +103,17 @@ static void parse_fadt(const u8 *t, u32 len)
 	acpi.sci_irq = *(u16 *)(t + 46);
 	acpi.pm1a_evt = (u16)*(u32 *)(t + 56);
 	acpi.pm1a_cnt = (u16)*(u32 *)(t + 64);
+	acpi.gpe0_blk = (u16)*(u32 *)(t + 80);
+	acpi.gpe0_len = t[92];
 	u64 dsdt = *(u32 *)(t + 40);
 	if (len >= 148 && *(u64 *)(t + 140))
 		dsdt = *(u64 *)(t + 140);
 	if (dsdt && !memcmp((void *)dsdt, "DSDT", 4)) {
 		u32 dl = *(u32 *)(dsdt + 4);
-		if (sum_ok((void *)dsdt, dl))
+		if (sum_ok((void *)dsdt, dl)) {
 			parse_dsdt((const u8 *)dsdt, dl);
-		else
+			parse_hotplug((const u8 *)dsdt, dl);
+		} else
 			print("GVTEST FAIL dsdt checksum\n");
 	}
 }

@@ -34,6 +34,7 @@
 #define IOAPIC_BASE 0xFEC00000UL
 
 #define SCI_VECTOR 0x30
+#define BALLOON_VECTOR 0x31 /* virtio-balloon configuration changes (MSI-X) */
 
 /* GDT selectors */
 #define KCODE 0x08
@@ -126,6 +127,10 @@ struct acpi_info {
 	int have_s5;
 	u64 ecam_base;
 	u8 ecam_end_bus;
+	u16 gpe0_blk;
+	u8 gpe0_len;
+	u16 pcihp_port; /* PCI hot-plug registers (DSDT PHPR), 0 if none */
+	int pcihp_gpe;  /* its GPE (DSDT \_GPE._Exx), -1 if none */
 };
 extern struct acpi_info acpi;
 int acpi_init(u64 rsdp_hint);
@@ -149,7 +154,14 @@ u64 dirty_checksum(u64 *p, u64 words);
 int virtio_blk_test(void);
 int virtio_net_test(void);
 int virtio_balloon_test(u64 max_pages);
+int balloon_serve_init(u64 first_pfn, u64 max_pages, u8 vector);
+void balloon_serve_update(void);
 void pci_list(void);
+u32 pci_id(int slot);
+
+/* serve.c */
+void serve(u64 balloon_first_pfn, u64 balloon_max_pages);
+int serve_interrupt(u64 vector);
 
 /* main.c */
 extern volatile struct mailbox *mailbox;
@@ -162,6 +174,8 @@ struct trap_frame {
 void trap(struct trap_frame *f);
 void set_idt_gate(int vec, void (*handler)(void), int dpl);
 void power_off(void);
+void sci_route(void);
+extern void (*volatile ap_job)(void);
 
 #endif
 #endif

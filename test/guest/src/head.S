@@ -107,6 +107,7 @@ ISR 17, 1
 ISR 18, 0
 ISR 19, 0
 ISR 48, 0
+ISR 49, 0
 ISR 255, 0
 
 isr_common:

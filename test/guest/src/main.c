@@ -16,7 +16,7 @@ extern u8 trap_stack[];
 extern u64 idt[512];
 extern void isr0(void), isr1(void), isr2(void), isr3(void), isr4(void), isr5(void), isr6(void), isr7(void),
 	isr8(void), isr10(void), isr11(void), isr12(void), isr13(void), isr14(void), isr16(void), isr17(void),
-	isr18(void), isr19(void), isr48(void), isr255(void);
+	isr18(void), isr19(void), isr48(void), isr49(void), isr255(void);
 extern void do_int3(void);
 extern __attribute__((noreturn)) void user_return(u64 value);
 extern char int3_return[];
@@ -45,6 +45,7 @@ static void setup_cpu_tables(void)
 		if (exc[v])
 			set_idt_gate(v, exc[v], v == 3 ? 3 : 0);
 	set_idt_gate(SCI_VECTOR, isr48, 0);
+	set_idt_gate(BALLOON_VECTOR, isr49, 0);
 	set_idt_gate(255, isr255, 0);
 
 	__asm__ volatile("ltr %w0" : : "r"(TSS_SEL));
@@ -84,6 +85,79 @@ static int token_is(const char *t, u64 n, const char *name)
 	return strlen(name) == n && !strncmp(t, name, n);
 }
 
+/* Whether govirt.test= lists name. */
+static int test_listed(const char *name)
+{
+	u64 len;
+	const char *t = param("govirt.test=", &len);
+	while (t && len) {
+		u64 n = 0;
+		while (n < len && t[n] != ',')
+			n++;
+		if (token_is(t, n, name))
+			return 1;
+		if (n == len)
+			break;
+		t += n + 1;
+		len -= n + 1;
+	}
+	return 0;
+}
+
+/* The ring-3 dirty workload on the first AP (dirty-ap), so that the BSP
+ * stays free to serve. */
+void (*volatile ap_job)(void);
+static int dirty_ap_started;
+
+static void ap_dirty(void)
+{
+	/* The TSS is shared with the BSP, which no longer enters ring 3:
+	 * clear its busy bit so that this CPU can load it too. */
+	gdt_tss[0] &= ~(1UL << 41);
+	__asm__ volatile("ltr %w0" : : "r"(TSS_SEL));
+	run_user(user_dirty, 0);
+}
+
+static int dirty_params(void)
+{
+	uparams.dirty_mib = param_u64("govirt.dirty_mib=", 16);
+	uparams.dirty_rounds = param_u64("govirt.dirty_rounds=", 3);
+	if (DIRTY_BASE + (uparams.dirty_mib << 20) > ram_top || !uparams.dirty_mib) {
+		print("GVTEST FAIL dirty: %lu MiB at %lx do not fit ram ending at %lx\n", uparams.dirty_mib, DIRTY_BASE,
+		      ram_top);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_dirty_ap(void)
+{
+	if (dirty_ap_started)
+		return;
+	dirty_ap_started = 1;
+	if (acpi.ncpus < 2) {
+		print("GVTEST FAIL dirty-ap: needs a second cpu\n");
+		return;
+	}
+	if (dirty_params() < 0)
+		return;
+	ap_job = ap_dirty;
+	smp_start();
+}
+
+/* Command register and BARs 0-1 of every function on bus 0. */
+static void pci_regs(void)
+{
+	u64 base = acpi.ecam_base ? acpi.ecam_base : 0xE0000000UL;
+	for (int dev = 0; dev < 32; dev++) {
+		u64 cfg = base + ((u64)dev << 15);
+		if ((mmio_read32(cfg) & 0xFFFF) == 0xFFFF)
+			continue;
+		print("GVTEST pcireg 00:%02x cmd=%04x bar0=%08x bar1=%08x\n", dev, mmio_read16(cfg + 4), mmio_read32(cfg + 0x10),
+		      mmio_read32(cfg + 0x14));
+	}
+}
+
 void power_off(void)
 {
 	print("GVTEST poweroff\n");
@@ -97,9 +171,9 @@ static void ioapic_write(u32 reg, u32 v)
 	mmio_write32(IOAPIC_BASE + 0x10, v);
 }
 
-/* Route the SCI through the IOAPIC, enable the power button event and wait
- * in hlt; the SCI handler powers off. */
-static void wait_power(void)
+/* Route the SCI through the IOAPIC to this CPU (the PICs masked, the
+ * local APIC enabled). */
+void sci_route(void)
 {
 	outb(0x21, 0xFF); /* mask the PICs */
 	outb(0xA1, 0xFF);
@@ -107,6 +181,13 @@ static void wait_power(void)
 	/* level-triggered, active high, fixed, physical destination */
 	ioapic_write(0x10 + 2 * acpi.sci_irq + 1, lapic_id() << 24);
 	ioapic_write(0x10 + 2 * acpi.sci_irq, SCI_VECTOR | 1 << 15);
+}
+
+/* Enable the power button event and wait in hlt; the SCI handler powers
+ * off. */
+static void wait_power(void)
+{
+	sci_route();
 	outw(acpi.pm1a_evt + 2, 0x100); /* PWRBTN_EN */
 	print("GVTEST wait-power\n");
 	for (;;)
@@ -127,6 +208,8 @@ static void sci(void)
 
 void trap(struct trap_frame *f)
 {
+	if (serve_interrupt(f->vector))
+		return;
 	switch (f->vector) {
 	case 3:
 		if (f->rip == (u64)int3_return)
@@ -177,14 +260,20 @@ static void run_test(const char *t, u64 n)
 		do_int3();
 		print("GVTEST int3 returned\n");
 	} else if (token_is(t, n, "dirty")) {
-		uparams.dirty_mib = param_u64("govirt.dirty_mib=", 16);
-		uparams.dirty_rounds = param_u64("govirt.dirty_rounds=", 3);
-		if (DIRTY_BASE + (uparams.dirty_mib << 20) > ram_top || !uparams.dirty_mib) {
-			print("GVTEST FAIL dirty: %lu MiB at %lx do not fit ram ending at %lx\n", uparams.dirty_mib,
-			      DIRTY_BASE, ram_top);
+		if (dirty_params() < 0)
 			return;
-		}
 		run_user(user_dirty, 0);
+	} else if (token_is(t, n, "dirty-ap")) {
+		start_dirty_ap();
+	} else if (token_is(t, n, "serve")) {
+		u64 first = DIRTY_BASE;
+		if (test_listed("dirty-ap")) {
+			start_dirty_ap();
+			first += uparams.dirty_mib << 20;
+		}
+		serve(first >> 12, ram_top > first ? (ram_top - first) >> 12 : 0);
+	} else if (token_is(t, n, "pci-regs")) {
+		pci_regs();
 	} else if (token_is(t, n, "pio")) {
 		kernel_pio(param_u64("govirt.pio_count=", 100000));
 	} else if (token_is(t, n, "mmio")) {

@@ -27,7 +27,8 @@ void ap_main(u64 slot)
 	u32 id = lapic_id();
 	print("GVTEST cpu %d apic %u\n", cpu_index(id), id);
 	__atomic_add_fetch(&aps_up, 1, __ATOMIC_SEQ_CST);
-	(void)slot;
+	if (slot == 1 && ap_job)
+		ap_job();
 }
 
 static void send_ipi(u32 dest, u32 low)

@@ -429,6 +429,80 @@ int virtio_balloon_test(u64 max_pages)
 	return 0;
 }
 
+/*
+ * Balloon for serve mode: the configuration-change interrupt (MSI-X entry
+ * 0, to BALLOON_VECTOR on this CPU) tells when the target moved;
+ * balloon_serve_update follows it.
+ */
+static struct vdev serve_balloon;
+static u64 serve_first, serve_max, serve_have;
+
+/* Route the device's configuration interrupt through MSI-X entry 0. */
+static int vdev_msix_config(struct vdev *d, u8 vector)
+{
+	u64 cfg = d->cfg;
+	u8 p = mmio_read8(cfg + 0x34) & 0xFC;
+	for (int n = 0; p && n < 48 && mmio_read8(cfg + p) != 0x11; n++)
+		p = mmio_read8(cfg + p + 1) & 0xFC;
+	if (!p) {
+		print("GVTEST FAIL virtio: no msi-x capability\n");
+		return -1;
+	}
+	u32 table = mmio_read32(cfg + p + 4);
+	u64 base = bar_addr(cfg, table & 7);
+	if (!base)
+		return -1;
+	u64 e = base + (table & ~7U);
+	mmio_write32(e + 0, 0xFEE00000U | lapic_id() << 12);
+	mmio_write32(e + 4, 0);
+	mmio_write32(e + 8, vector); /* fixed, edge */
+	mmio_write32(e + 12, 0);     /* unmasked */
+	mmio_write16(cfg + p + 2, mmio_read16(cfg + p + 2) | 0x8000);
+	mmio_write16(d->common + 0x10, 0);
+	if (mmio_read16(d->common + 0x10) != 0) {
+		print("GVTEST FAIL virtio: config vector refused\n");
+		return -1;
+	}
+	return 0;
+}
+
+int balloon_serve_init(u64 first_pfn, u64 max_pages, u8 vector)
+{
+	struct vdev *d = &serve_balloon;
+	if (vdev_find(VIRTIO_DEV_BALLOON, d) < 0 || !d->device || vdev_init(d) < 0 || vq_setup(d, &inflq, 0) < 0 ||
+	    vq_setup(d, &deflq, 1) < 0 || vdev_msix_config(d, vector) < 0) {
+		d->common = 0;
+		return -1;
+	}
+	vdev_ready(d);
+	serve_first = first_pfn;
+	serve_max = max_pages;
+	serve_have = 0;
+	return 0;
+}
+
+void balloon_serve_update(void)
+{
+	struct vdev *d = &serve_balloon;
+	if (!d->common)
+		return;
+	u64 target = mmio_read32(d->device);
+	if (target > serve_max)
+		target = serve_max;
+	if (target == serve_have)
+		return;
+	if (target > serve_have && balloon_move(&inflq, serve_first + serve_have, target - serve_have) < 0)
+		return;
+	if (target < serve_have && balloon_move(&deflq, serve_first + target, serve_have - target) < 0)
+		return;
+	serve_have = target;
+	mmio_write32(d->device + 4, (u32)serve_have);
+	print("GVTEST balloon actual %lu\n", serve_have);
+}
+
+/* Vendor and device id of bus 0's slot (all ones when empty). */
+u32 pci_id(int slot) { return mmio_read32(ecam_base() + ((u64)slot << 15)); }
+
 /* List the functions present on bus 0 (through ECAM). */
 void pci_list(void)
 {
