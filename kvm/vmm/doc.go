@@ -42,6 +42,21 @@
 // turns back into an *xmlconf.Error. Any number of clients may connect at
 // once; a request that blocks (Wait) holds only its own connection.
 //
+// # Device hot-plug
+//
+// AttachDevice plugs a virtio <disk> or <interface> into a free slot of PCI
+// bus 0 (ACPI hot-plug in the style of PIIX4: the guest gets a GPE and the
+// DSDT's slot objects; Linux's acpiphp handles it), with the same checks
+// as Check (CheckDevice makes them without a VMM). For an interface the
+// driver first creates its tap (with the MAC the XML names) and passes it
+// in taps. DetachDevice sends an eject request and returns once it is
+// delivered, like libvirt; the device leaves the live XML when the guest
+// ejects it (or the machine resets with the request pending), and only
+// then may the driver delete an interface's tap or reuse a disk image.
+// Hot-plugged devices are part of the running definition from then on
+// (Status.LiveXML, stats, on_* restart rebuilds); the driver keeps the
+// live XML it gets back in its runtime record.
+//
 // # Lifecycle actions
 //
 // on_poweroff: destroy (the VMM exits, reason "poweroff") or restart (the
