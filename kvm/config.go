@@ -49,6 +49,10 @@ type Config struct {
 	SerialOut io.Writer
 	// OnReboot selects what a guest reboot request does.
 	OnReboot RebootPolicy
+	// Incoming creates the machine for a saved or migrated state: New
+	// reads the kernel (a later reset boots it) but leaves RAM empty and
+	// the vCPUs in their reset state; RestoreState loads the state.
+	Incoming bool
 	// Logger receives the machine's log; nil discards it.
 	Logger *slog.Logger
 }

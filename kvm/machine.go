@@ -299,10 +299,12 @@ func (m *Machine) init() error {
 	if err := m.createDevices(); err != nil {
 		return fmt.Errorf("new machine: %w", err)
 	}
-	if err := m.boot(); err != nil {
-		return fmt.Errorf("new machine: %w", err)
+	if !cfg.Incoming {
+		if err := m.boot(); err != nil {
+			return fmt.Errorf("new machine: %w", err)
+		}
+		phase("boot")
 	}
-	phase("boot")
 	m.sigChan = make(chan os.Signal, 1)
 	signal.Notify(m.sigChan, kickSignal)
 	return nil

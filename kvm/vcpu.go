@@ -39,7 +39,15 @@ type vcpu struct {
 	// Emulation-failure bookkeeping, used only by the vCPU thread.
 	lastFailRIP uint64
 	failRepeats int
+	// pendingIO is set while the last exit was port I/O or MMIO: KVM
+	// finishes that instruction at the next KVM_RUN (used only by the
+	// vCPU thread).
+	pendingIO bool
 }
+
+// maxIOCompletions bounds the KVM_RUN calls that complete one instruction
+// before a vCPU parks (a string I/O instruction exits once per chunk).
+const maxIOCompletions = 256
 
 // VCPUState is the run state of a vCPU thread.
 type VCPUState int
@@ -125,7 +133,7 @@ func (v *vcpu) loop() {
 		// KVM_RUN.
 		v.run.SetImmediateExit(false)
 		if m.want.Load() != wantRun || m.hold.Load() {
-			if !v.park() {
+			if !v.completeIO() || !v.park() {
 				return
 			}
 			continue
@@ -134,7 +142,8 @@ func (v *vcpu) loop() {
 		switch errno {
 		case 0:
 		case unix.EINTR:
-			continue // kicked or a stray signal: recheck the request
+			v.pendingIO = false // KVM completes pending I/O before it looks at signals
+			continue            // kicked or a stray signal: recheck the request
 		case unix.EAGAIN:
 			continue // KVM asked to retry
 		case unix.EFAULT:
@@ -159,6 +168,39 @@ func (v *vcpu) loop() {
 			return
 		}
 	}
+}
+
+// completeIO re-enters KVM_RUN with immediate_exit set after a port I/O
+// or MMIO exit, so that KVM finishes that instruction (stores an IN's
+// value, advances rip) without running the guest further: the vCPU state
+// is then consistent for a save, a migration or a reset. It reports false
+// when the thread must exit.
+func (v *vcpu) completeIO() bool {
+	m := v.m
+	for i := 0; v.pendingIO; i++ {
+		if i == maxIOCompletions {
+			m.log.Warn("vcpu parks with an instruction still doing i/o", "vcpu", v.idx)
+			return true
+		}
+		v.run.SetImmediateExit(true)
+		switch errno := v.fd.Run(); errno {
+		case unix.EINTR:
+			v.pendingIO = false
+		case unix.EAGAIN:
+		case 0:
+			// The instruction needed another exit (string I/O).
+			v.exits.Add(1)
+			m.st.exits.Add(1)
+			v.pendingIO = false
+			if !v.handleExit() {
+				return false
+			}
+		default:
+			m.finish(Exit{Kind: ExitCrash, VCPU: v.idx, Reason: "KVM_RUN completing i/o: " + errno.Error()})
+			return false
+		}
+	}
+	return true
 }
 
 // park waits while the machine holds the vCPUs. It reports false when the
@@ -187,7 +229,9 @@ func (v *vcpu) park() bool {
 func (v *vcpu) handleExit() bool {
 	m := v.m
 	r := v.run
-	switch reason := r.ExitReason(); reason {
+	reason := r.ExitReason()
+	v.pendingIO = reason == kvmapi.ExitIO || reason == kvmapi.ExitMMIO
+	switch reason {
 	case kvmapi.ExitIO:
 		m.st.pioExits.Add(1)
 		io, err := r.IO()
