@@ -544,3 +544,43 @@ func TestDecodeDeviceRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestGarbageEjects: a guest writing every I/O port, the hot-plug block
+// included, may eject its own devices; the VMM keeps its live XML in step
+// with what the guest then finds on the bus.
+func TestGarbageEjects(t *testing.T) {
+	path := diskImage(t, 64<<10)
+	tv := spawnGuest(t, guestOpts{cmdline: "govirt.test=pci,garbage,pci",
+		devices: fmt.Sprintf(`<disk type='file'><source file='%s'/><target dev='vda' bus='virtio'/></disk>`, path)})
+	c := tv.ptyConsole(t)
+	c.waitFor(t, "GVTEST done", 1, 300*time.Second)
+	out := c.String()
+	lists := strings.Split(out, "GVTEST pci done")
+	if len(lists) != 3 {
+		t.Fatalf("want two pci listings:\n%s", out)
+	}
+	var live *xmlconf.Domain
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Ejections complete asynchronously: wait until the live XML
+		// matches the bus.
+		live = tv.live(t)
+		consistent := true
+		for _, d := range live.Devices.Disks {
+			if !strings.Contains(lists[1], fmt.Sprintf("GVTEST pci 00:%02x 1af4:1042", slotOf(t, d.Address))) {
+				consistent = false
+			}
+		}
+		if consistent && strings.Count(lists[1], "1af4:1042") == len(live.Devices.Disks) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live xml disks %d do not match the guest's bus:\n%s\n%s", len(live.Devices.Disks), lists[1], tv.status(t).LiveXML)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("disks left after the garbage: %d", len(live.Devices.Disks))
+	if s := tv.status(t); s.State != StateRunning {
+		t.Fatalf("state %s after the garbage", s.State)
+	}
+}
