@@ -584,3 +584,47 @@ func TestGarbageEjects(t *testing.T) {
 		t.Fatalf("state %s after the garbage", s.State)
 	}
 }
+
+// TestHotplugSurvivesRestart: a disk plugged at run time is part of the
+// machine that on_poweroff restart rebuilds, in the same slot.
+func TestHotplugSurvivesRestart(t *testing.T) {
+	tv := spawnGuest(t, guestOpts{cmdline: "govirt.test=pci,serve", lifecycle: "<on_poweroff>restart</on_poweroff>"})
+	c := tv.ptyConsole(t)
+	c.waitFor(t, serveReady, 1, 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := diskImage(t, 64<<10)
+	liveXML, err := tv.c.AttachDevice(ctx, diskXML(path, "vdb"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := xmlconf.ParseDomain([]byte(liveXML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := slotOf(t, live.FindDisk("vdb").Address)
+	line := fmt.Sprintf("GVTEST pci 00:%02x 1af4:1042\n", slot)
+	if strings.Contains(c.String(), line) {
+		t.Fatal("the disk was listed before it was plugged")
+	}
+	if err := tv.c.PowerButton(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, serveReady, 2, 120*time.Second)
+	if !strings.Contains(c.String(), line) {
+		t.Fatalf("the rebuilt machine lacks the plugged disk at slot %d:\n%s", slot, c.String())
+	}
+	s := tv.status(t)
+	if s.Restarts != 1 {
+		t.Fatalf("%d restarts", s.Restarts)
+	}
+	if d := tv.live(t).FindDisk("vdb"); d == nil || slotOf(t, d.Address) != slot {
+		t.Fatalf("live xml after the restart:\n%s", s.LiveXML)
+	}
+	// And it still unplugs.
+	if err := tv.c.DetachDevice(ctx, `<disk type='file'><target dev='vdb'/></disk>`); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, fmt.Sprintf("GVTEST hotplug remove 00:%02x\n", slot), 1, 60*time.Second)
+	tv.waitLive(t, "the disk gone", func(d *xmlconf.Domain) bool { return d.FindDisk("vdb") == nil })
+}
