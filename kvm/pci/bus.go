@@ -439,6 +439,16 @@ type BusState struct {
 	Version       int           `json:"version"`
 	ConfigAddress uint32        `json:"config_address"`
 	HostBridge    FunctionState `json:"host_bridge"`
+	// Hotplug is the hot-plug controller's pending notifications (nil
+	// without a controller).
+	Hotplug *HotplugState `json:"hotplug,omitempty"`
+}
+
+// HotplugState is what the guest has not read or answered yet: slots
+// plugged (up) and unplug requests (down).
+type HotplugState struct {
+	Up   uint32 `json:"up"`
+	Down uint32 `json:"down"`
 }
 
 // State exports the bus state.
@@ -449,11 +459,18 @@ func (b *Bus) State() (BusState, error) {
 	if !ok {
 		return BusState{}, fmt.Errorf("save pci bus: slot 0 is not the host bridge")
 	}
-	return BusState{Version: BusStateVersion, ConfigAddress: b.addr, HostBridge: hb.State()}, nil
+	s := BusState{Version: BusStateVersion, ConfigAddress: b.addr, HostBridge: hb.State()}
+	if hp := b.hotplug; hp != nil {
+		s.Hotplug = &HotplugState{Up: hp.up, Down: hp.down}
+	}
+	return s, nil
 }
 
 // Restore loads a saved bus state. Devices restore their own functions
-// (which re-drives their INTx wires and remaps their BARs).
+// (which re-drives their INTx wires and remaps their BARs). Pending
+// hot-plug notifications are taken for the hot-pluggable slots (unplug
+// requests only for occupied ones): add the devices first. The GPE status
+// that announces them is the machine's.
 func (b *Bus) Restore(s BusState) error {
 	if s.Version != BusStateVersion {
 		return fmt.Errorf("restore pci bus: state version %d, want %d", s.Version, BusStateVersion)
@@ -461,6 +478,16 @@ func (b *Bus) Restore(s BusState) error {
 	b.mu.Lock()
 	hb, ok := b.slots[0].(*Function)
 	b.addr = s.ConfigAddress & configAddrMask
+	if hp := b.hotplug; hp != nil && s.Hotplug != nil {
+		var occupied uint32
+		for slot, d := range b.slots {
+			if d != nil {
+				occupied |= 1 << slot
+			}
+		}
+		hp.up = s.Hotplug.Up & hp.cfg.Slots
+		hp.down = s.Hotplug.Down & hp.cfg.Slots & occupied
+	}
 	b.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("restore pci bus: slot 0 is not the host bridge")

@@ -322,3 +322,37 @@ func TestHotplugAccessWidths(t *testing.T) {
 		t.Fatal("byte eject hit the wrong slot")
 	}
 }
+
+// TestHotplugStateRoundTrip: pending notifications survive a save and a
+// restore into a bus with the same devices; impossible bits are dropped.
+func TestHotplugStateRoundTrip(t *testing.T) {
+	b, _, _ := hotplugBus(t, HotplugSlots)
+	for _, s := range []int{3, 4} {
+		if err := b.Plug(s, testFunction(t, nil, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.RequestUnplug(4); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Hotplug == nil || st.Hotplug.Up != 1<<3|1<<4 || st.Hotplug.Down != 1<<4 {
+		t.Fatalf("saved hot-plug state %+v", st.Hotplug)
+	}
+	b2, _, _ := hotplugBus(t, HotplugSlots)
+	for _, s := range []int{3, 4} {
+		if err := b2.Add(s, testFunction(t, nil, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Hotplug.Down |= 1 << 9 // an empty slot
+	if err := b2.Restore(st); err != nil {
+		t.Fatal(err)
+	}
+	if up, down := hpRead(t, b2, HotplugRegUp), hpRead(t, b2, HotplugRegDown); up != 1<<3|1<<4 || down != 1<<4 {
+		t.Fatalf("restored up %#x down %#x", up, down)
+	}
+}
