@@ -628,3 +628,31 @@ func TestHotplugSurvivesRestart(t *testing.T) {
 	c.waitFor(t, fmt.Sprintf("GVTEST hotplug remove 00:%02x\n", slot), 1, 60*time.Second)
 	tv.waitLive(t, "the disk gone", func(d *xmlconf.Domain) bool { return d.FindDisk("vdb") == nil })
 }
+
+// BenchmarkHotplugDiskCycle: attach a disk to a serving guest until the
+// guest reports it, then detach it until it left the live XML.
+func BenchmarkHotplugDiskCycle(b *testing.B) {
+	tv := spawnGuest(b, guestOpts{cmdline: "govirt.test=serve"})
+	c := tv.ptyConsole(b)
+	c.waitFor(b, serveReady, 1, 120*time.Second)
+	path := diskImage(b, 64<<10)
+	ctx := context.Background()
+	var toGuest, toGone time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := tv.c.AttachDevice(ctx, diskXML(path, "vdb"), nil); err != nil {
+			b.Fatal(err)
+		}
+		c.waitFor(b, "GVTEST hotplug add", i+1, 60*time.Second)
+		t1 := time.Now()
+		if err := tv.c.DetachDevice(ctx, `<disk type='file'><target dev='vdb'/></disk>`); err != nil {
+			b.Fatal(err)
+		}
+		tv.waitLive(b, "the disk gone", func(d *xmlconf.Domain) bool { return d.FindDisk("vdb") == nil })
+		toGuest += t1.Sub(t0)
+		toGone += time.Since(t1)
+	}
+	b.ReportMetric(float64(toGuest.Microseconds())/float64(b.N), "us-attach-to-guest")
+	b.ReportMetric(float64(toGone.Microseconds())/float64(b.N), "us-detach-to-gone")
+}
