@@ -2,26 +2,30 @@ package native
 
 import (
 	"context"
+	"slices"
 
 	"github.com/govirt/govirt/api"
+	"github.com/govirt/govirt/kvm/vmm"
 	"github.com/govirt/govirt/state"
 	"github.com/govirt/govirt/xmlconf"
 )
 
-// changeDevice attaches or detaches a device in the config of an inactive
-// domain; running domains need the VMM's hotplug.
+// changeDevice attaches or detaches a device: in the config of an inactive
+// domain, live (ACPI hotplug the guest sees) on a running one.
 func (c *conn) changeDevice(ctx context.Context, r api.DomainRef, xml string, attach bool) error {
 	dev, err := xmlconf.ParseDevice([]byte(xml))
 	if err != nil {
 		return err
 	}
-	return c.in.change(ctx, func() error {
+	var live bool
+	err = c.in.change(ctx, func() error {
 		o, err := c.in.domainLocked(r)
 		if err != nil {
 			return err
 		}
 		if o.active() {
-			return api.Errorf(api.ErrOperationUnsupported, "govirt's KVM driver cannot hotplug devices into a running domain; change the config while it is shut off")
+			live = true
+			return nil
 		}
 		next := o.config.Clone()
 		if attach {
@@ -34,6 +38,148 @@ func (c *conn) changeDevice(ctx context.Context, r api.DomainRef, xml string, at
 		}
 		return c.in.saveDomainConfigLocked(ctx, o, next)
 	}, state.KindDomain)
+	if err != nil || !live {
+		return err
+	}
+	return c.in.withObjectLock(ctx, state.KindDomain, r.Name, func() error {
+		if attach {
+			return c.in.hotplug(ctx, r, dev)
+		}
+		return c.in.unplug(ctx, r, dev)
+	})
+}
+
+// hotplug adds a device to a running domain.
+//
+// Precondition: the domain's object lock is held.
+func (in *instance) hotplug(ctx context.Context, r api.DomainRef, dev *xmlconf.Device) error {
+	if dev.Disk == nil && dev.Interface == nil {
+		return api.Errorf(api.ErrConfigUnsupported, "only <disk> and <interface> devices can be hotplugged")
+	}
+	cl, _, err := in.client(ctx, r)
+	if err != nil {
+		return err
+	}
+	// Resolve the device the way a start does: volumes to paths, a tap
+	// for an interface.
+	tmp := &xmlconf.Domain{}
+	if dev.Disk != nil {
+		tmp.Devices.Disks = []xmlconf.Disk{*dev.Disk}
+		if err := in.resolveVolumes(ctx, tmp); err != nil {
+			return err
+		}
+		dev.Disk = &tmp.Devices.Disks[0]
+	}
+	var made []string
+	var taps []vmm.Tap
+	if dev.Interface != nil {
+		tmp.Devices.Interfaces = []xmlconf.Interface{*dev.Interface}
+		if taps, err = in.attachTaps(ctx, tmp, &made); err != nil {
+			in.detachTaps(ctx, made)
+			return err
+		}
+		dev.Interface = &tmp.Devices.Interfaces[0]
+	}
+	b, err := dev.Marshal()
+	if err != nil {
+		in.detachTaps(ctx, made)
+		return err
+	}
+	liveXML, err := cl.AttachDevice(ctx, string(b), taps)
+	if err != nil {
+		in.detachTaps(ctx, made)
+		return err
+	}
+	return in.noteLiveXML(ctx, r, liveXML, made, nil)
+}
+
+// unplug asks the guest to release a device of a running domain.
+//
+// Precondition: the domain's object lock is held.
+func (in *instance) unplug(ctx context.Context, r api.DomainRef, dev *xmlconf.Device) error {
+	cl, o, err := in.client(ctx, r)
+	if err != nil {
+		return err
+	}
+	b, err := dev.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := cl.DetachDevice(ctx, string(b)); err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	live, err := xmlconf.ParseDomain([]byte(st.LiveXML))
+	if err != nil {
+		return err
+	}
+	// Taps of interfaces the guest has ejected go now; the others stay
+	// until it does, or until the domain stops.
+	in.mu.Lock()
+	var gone []string
+	for _, t := range o.rt.Taps {
+		found := false
+		for _, ifc := range live.Devices.Interfaces {
+			if ifc.Target == t {
+				found = true
+			}
+		}
+		if !found {
+			gone = append(gone, t)
+		}
+	}
+	in.mu.Unlock()
+	in.detachTaps(ctx, gone)
+	return in.noteLiveXML(ctx, r, st.LiveXML, nil, gone)
+}
+
+// noteLiveXML records a running domain's new live definition and taps.
+func (in *instance) noteLiveXML(ctx context.Context, r api.DomainRef, liveXML string, added, removed []string) error {
+	live, err := xmlconf.ParseDomain([]byte(liveXML))
+	if err != nil {
+		return err
+	}
+	return in.change(ctx, func() error {
+		o, err := in.domainLocked(r)
+		if err != nil {
+			return err
+		}
+		if o.rt == nil {
+			return notRunning()
+		}
+		rt := *o.rt
+		rt.XML, rt.live = liveXML, live
+		rt.Taps = append([]string(nil), o.rt.Taps...)
+		rt.Taps = append(rt.Taps, added...)
+		rt.Taps = slices.DeleteFunc(rt.Taps, func(t string) bool { return slices.Contains(removed, t) })
+		if err := in.saveDomainRuntime(ctx, o.name, &rt); err != nil {
+			return err
+		}
+		*o.rt = rt
+		return nil
+	}, state.KindDomain)
+}
+
+// detachTaps removes taps, logging failures (used on error paths).
+func (in *instance) detachTaps(ctx context.Context, taps []string) {
+	if len(taps) == 0 {
+		return
+	}
+	in.mu.Lock()
+	m, err := in.netManagerLocked()
+	in.mu.Unlock()
+	if err != nil {
+		in.log.Warn("remove taps", "err", err)
+		return
+	}
+	for _, t := range taps {
+		if err := m.DetachTap(ctx, t); err != nil {
+			in.log.Warn("remove tap", "tap", t, "err", err)
+		}
+	}
 }
 
 func (c *conn) DomainAttachDevice(ctx context.Context, r api.DomainRef, xml string) error {

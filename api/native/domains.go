@@ -621,18 +621,7 @@ func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags 
 	live.ID = id
 	var taps []string
 	cleanup := func() {
-		if len(taps) > 0 {
-			in.mu.Lock()
-			m, err := in.netManagerLocked()
-			in.mu.Unlock()
-			if err == nil {
-				for _, t := range taps {
-					if derr := m.DetachTap(ctx, t); derr != nil {
-						in.log.Warn("remove tap after failed start", "tap", t, "err", derr)
-					}
-				}
-			}
-		}
+		in.detachTaps(ctx, taps)
 		if err := in.store.DeleteRuntime(ctx, state.KindDomain, def.Name); err != nil && !isNotExist(err) {
 			in.log.Warn("remove runtime files after failed start", "domain", def.Name, "err", err)
 		}

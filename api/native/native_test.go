@@ -116,7 +116,7 @@ func guestXML(img *guest.Images, name string) string {
   <name>%s</name>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>%s</kernel><cmdline>govirt.test=wait-power</cmdline></os>
+  <os><type arch='x86_64'>hvm</type><kernel>%s</kernel><cmdline>govirt.test=serve</cmdline></os>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
