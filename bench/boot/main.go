@@ -39,6 +39,7 @@ func run() error {
 	extra := flag.String("cmdline-extra", "", "appended to the kernel command line of both legs")
 	outDir := flag.String("out", "bench/results", "directory for the Markdown report (empty: stdout only)")
 	console := flag.Bool("console", false, "print each leg's console after the table")
+	withBusybox := flag.Bool("busybox", true, "put busybox in the initramfs (without it /init powers off itself; a smaller archive unpacks faster)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -54,7 +55,7 @@ func run() error {
 			return err
 		}
 	}
-	initrd, err := bootbench.BuildInitramfs(ctx, work)
+	initrd, err := bootbench.BuildInitramfs(ctx, work, *withBusybox)
 	if err != nil {
 		return err
 	}

@@ -61,12 +61,13 @@ func FetchDebianKernel(ctx context.Context, dir string) (string, error) {
 // (layout.PortBootMarker, 0x3f0; under QEMU the write lands in the
 // floppy controller's read-only status register and is ignored), prints
 // a marker line on the console and runs busybox to print another and
-// power off.
+// power off (without busybox it powers off itself).
 const InitProgram = `
 #define SYS_write 1
 #define SYS_pause 34
 #define SYS_execve 59
 #define SYS_iopl 172
+#define SYS_reboot 169
 
 static long sys3(long n, long a, long b, long c)
 {
@@ -94,7 +95,8 @@ __attribute__((force_align_arg_pointer, noreturn)) void _start(void)
 	char *argv[] = {"sh", "-c", "echo GOVIRT-SHELL busybox runs; exec /bin/busybox poweroff -f", 0};
 	char *envp[] = {"PATH=/bin", 0};
 	sys3(SYS_execve, (long)"/bin/busybox", (long)argv, (long)envp);
-	say("GOVIRT-INIT exec failed\n");
+	say("GOVIRT-INIT no busybox, powering off\n");
+	sys3(SYS_reboot, 0xfee1dead, 672274793, 0x4321fedc); /* LINUX_REBOOT_CMD_POWER_OFF */
 	for (;;)
 		sys3(SYS_pause, 0, 0, 0);
 }
@@ -104,9 +106,10 @@ __attribute__((force_align_arg_pointer, noreturn)) void _start(void)
 const BusyboxPath = "/bin/busybox"
 
 // BuildInitramfs compiles InitProgram with gcc and writes dir/initramfs.cpio:
-// /init, /bin/busybox (static, from busybox-static), /bin/sh, /dev/console
-// and the mount points. It returns the archive's path.
-func BuildInitramfs(ctx context.Context, dir string) (string, error) {
+// /init, /bin/busybox (static, from busybox-static; left out unless
+// withBusybox), /bin/sh, /dev/console and the mount points. It returns the
+// archive's path.
+func BuildInitramfs(ctx context.Context, dir string, withBusybox bool) (string, error) {
 	src := filepath.Join(dir, "init.c")
 	bin := filepath.Join(dir, "init")
 	if err := os.WriteFile(src, []byte(InitProgram), 0o644); err != nil {
@@ -119,22 +122,25 @@ func BuildInitramfs(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build initramfs: %w", err)
 	}
-	busybox, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		return "", fmt.Errorf("build initramfs: %w (install busybox-static)", err)
-	}
-	if !isStaticELF(busybox) {
-		return "", fmt.Errorf("build initramfs: %s is not a static executable (install busybox-static)", BusyboxPath)
-	}
 	entries := []CPIOEntry{
 		{Name: "bin", Mode: ModeDir | 0o755},
 		{Name: "dev", Mode: ModeDir | 0o755},
 		{Name: "proc", Mode: ModeDir | 0o755},
 		{Name: "sys", Mode: ModeDir | 0o755},
 		{Name: "dev/console", Mode: ModeCharDev | 0o600, RdevMajor: 5, RdevMinor: 1},
-		{Name: "bin/busybox", Mode: ModeFile | 0o755, Data: busybox},
-		{Name: "bin/sh", Mode: ModeSymlink | 0o777, Data: []byte("busybox")},
 		{Name: "init", Mode: ModeFile | 0o755, Data: initBin},
+	}
+	if withBusybox {
+		busybox, err := os.ReadFile(BusyboxPath)
+		if err != nil {
+			return "", fmt.Errorf("build initramfs: %w (install busybox-static)", err)
+		}
+		if !isStaticELF(busybox) {
+			return "", fmt.Errorf("build initramfs: %s is not a static executable (install busybox-static)", BusyboxPath)
+		}
+		entries = append(entries,
+			CPIOEntry{Name: "bin/busybox", Mode: ModeFile | 0o755, Data: busybox},
+			CPIOEntry{Name: "bin/sh", Mode: ModeSymlink | 0o777, Data: []byte("busybox")})
 	}
 	path := filepath.Join(dir, "initramfs.cpio")
 	f, err := os.Create(path)

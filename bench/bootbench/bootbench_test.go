@@ -96,7 +96,7 @@ func TestBuildInitramfs(t *testing.T) {
 		t.Skipf("no %s (busybox-static): %v", BusyboxPath, err)
 	}
 	dir := t.TempDir()
-	path, err := BuildInitramfs(context.Background(), dir)
+	path, err := BuildInitramfs(context.Background(), dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
