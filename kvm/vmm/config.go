@@ -36,6 +36,17 @@ type Config struct {
 	// StartPaused creates the machine without running its vCPUs; Resume
 	// starts them.
 	StartPaused bool `json:"start_paused"`
+	// RestoreFrom is a save file (Client.Save) to load instead of
+	// booting; DomainXML is the file's (ReadSaveHeader), with disk paths
+	// resolved and the interfaces on fresh taps. The domain runs as it
+	// did when saved, or stays paused if it was paused or StartPaused.
+	RestoreFrom string `json:"restore_from,omitempty"`
+	// Incoming ("tcp:ADDR:PORT", port 0 for any) makes the VMM wait,
+	// paused with reason inmigrate, for a migration of this domain
+	// (Client.Migrate); Status.IncomingAddr is the address it listens on.
+	// IncomingCookie (16 to 1024 bytes) authenticates the source.
+	Incoming       string `json:"incoming,omitempty"`
+	IncomingCookie []byte `json:"incoming_cookie,omitempty"`
 }
 
 // Tap is the host side of one <interface>.
@@ -72,6 +83,9 @@ func (c *Config) validate() error {
 		return xmlconf.Errorf(xmlconf.ErrInvalidArg, "vmm config: control socket path is %d bytes, at most %d fit", len(c.ControlSocket), maxSocketPath)
 	case !filepath.IsAbs(c.LogFile):
 		return xmlconf.Errorf(xmlconf.ErrInvalidArg, "vmm config: log file %q is not an absolute path", c.LogFile)
+	}
+	if err := c.validateJobs(); err != nil {
+		return err
 	}
 	for i, t := range c.Taps {
 		if t.Name == "" || len(t.Name) >= 16 {

@@ -152,7 +152,13 @@ func newNICDevice(mem virtio.GuestMemory, n nicPlan, tap *os.File, log *slog.Log
 }
 
 // buildHardware creates the machine and its devices. It does not start it.
-func buildHardware(p *plan, res *hostResources, log *slog.Logger) (_ *hardware, err error) {
+func buildHardware(p *plan, res *hostResources, log *slog.Logger) (*hardware, error) {
+	return buildHardwareFor(p, res, log, false)
+}
+
+// buildHardwareFor is buildHardware; with incoming, RAM stays empty and
+// the guest is not loaded, for a saved or migrated state (jobs.go).
+func buildHardwareFor(p *plan, res *hostResources, log *slog.Logger, incoming bool) (_ *hardware, err error) {
 	onReboot := kvm.RebootReset
 	if p.onReboot == "destroy" {
 		onReboot = kvm.RebootStop
@@ -161,6 +167,7 @@ func buildHardware(p *plan, res *hostResources, log *slog.Logger) (_ *hardware, 
 		MemoryBytes: p.memoryBytes, VCPUs: p.vcpus, CPUSets: p.cpuSets, CPU: p.cpu,
 		Kernel: p.kernel, Initrd: p.initrd, Cmdline: p.cmdline,
 		SerialIn: res.char.in, SerialOut: res.char.out, OnReboot: onReboot, Logger: log,
+		Incoming: incoming,
 	})
 	if err != nil {
 		return nil, err

@@ -61,6 +61,8 @@ type request struct {
 	// XML and Taps are the device of attach-device and detach-device.
 	XML  string `json:"xml,omitempty"`
 	Taps []Tap  `json:"taps,omitempty"`
+	// Job holds the arguments of save, core-dump and migrate (jobs.go).
+	Job *jobArgs `json:"job,omitempty"`
 }
 
 // response is the answer to a request: Error, or the result field of its
@@ -75,6 +77,7 @@ type response struct {
 	Interface  *InterfaceStats `json:"interface,omitempty"`
 	Listening  bool            `json:"listening,omitempty"`
 	ExitRecord string          `json:"exit_record,omitempty"`
+	Migrate    *MigrateStats   `json:"migrate,omitempty"`
 }
 
 // hello identifies the VMM behind a socket.
@@ -159,6 +162,12 @@ func (r *request) check() error {
 		return xmlconf.Errorf(xmlconf.ErrInvalidArg, "control request %q: "+format, append([]any{r.Op}, args...)...)
 	}
 	extra := r.VCPU != 0 || r.CPUs != nil || r.KiB != 0 || r.Addr != 0 || r.Len != 0 || r.Virtual || r.Dev != ""
+	if isJobOp(r.Op) {
+		return r.checkJob(extra, bad)
+	}
+	if r.Job != nil {
+		return bad("unexpected arguments")
+	}
 	if r.Op == opAttachDevice || r.Op == opDetachDevice {
 		return r.checkDevice(extra, bad)
 	}

@@ -60,6 +60,8 @@ type vmm struct {
 	nconns    int
 	// hp is the device hot-plug state (hotplug.go).
 	hp hotplugState
+	// incomingAddr is where an incoming migration is awaited (migrate.go).
+	incomingAddr string
 }
 
 // newVMM translates the config's domain and opens its host resources.
@@ -83,7 +85,8 @@ func newVMM(cfg *Config, log *slog.Logger) (*vmm, error) {
 
 // start builds the machine and runs it (or leaves it paused).
 func (v *vmm) start() error {
-	hw, err := buildHardware(v.plan, v.res, v.log)
+	fromState := v.cfg.RestoreFrom != "" || v.cfg.Incoming != ""
+	hw, err := buildHardwareFor(v.plan, v.res, v.log, fromState)
 	if err != nil {
 		return err
 	}
@@ -99,6 +102,9 @@ func (v *vmm) start() error {
 		if err := os.Symlink(v.res.char.ptyPath, link); err != nil {
 			return fmt.Errorf("console link: %w", err)
 		}
+	}
+	if fromState {
+		return v.startFromState(hw) // jobs.go
 	}
 	if v.plan.balloon != nil && v.def.CurrentMemory < v.def.Memory {
 		if err := hw.balloon.SetTarget(uint32((v.def.Memory - v.def.CurrentMemory) >> 2)); err != nil {
@@ -314,6 +320,7 @@ func (v *vmm) status() Status {
 			s.BootTime = bt
 		}
 		s.Resets = hw.m.Stats().Resets
+		s.IncomingAddr = v.incomingAddr
 		all := onlineCPUs()
 		for _, in := range hw.m.VCPUInfo() {
 			aff := in.Affinity
@@ -384,7 +391,14 @@ func (v *vmm) resume() error {
 	if reason == ReasonCrashed {
 		return xmlconf.Errorf(xmlconf.ErrOperationInvalid, "domain has crashed (on_crash preserve): destroy it")
 	}
+	if reason == ReasonInMigrate {
+		return xmlconf.Errorf(xmlconf.ErrOperationInvalid, "domain is being migrated in")
+	}
 	if !started {
+		// A restored paused domain's devices were paused.
+		if err := hw.resumeDevices(); err != nil {
+			return xmlconf.Errorf(xmlconf.ErrOperationFailed, "resume devices: %w", err)
+		}
 		if err := hw.m.Start(); err != nil {
 			return xmlconf.Errorf(xmlconf.ErrOperationFailed, "start vcpus: %w", err)
 		}
@@ -453,10 +467,13 @@ func (v *vmm) reset() error {
 		return err
 	}
 	v.mu.Lock()
-	crashed := v.reason == ReasonCrashed
+	crashed, inMigrate := v.reason == ReasonCrashed, v.reason == ReasonInMigrate
 	v.mu.Unlock()
 	if crashed {
 		return xmlconf.Errorf(xmlconf.ErrOperationInvalid, "domain has crashed (on_crash preserve): destroy it")
+	}
+	if inMigrate {
+		return xmlconf.Errorf(xmlconf.ErrOperationInvalid, "domain is being migrated in")
 	}
 	if err := hw.m.Reset(); err != nil {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "reset: %w", err)

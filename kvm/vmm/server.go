@@ -215,6 +215,8 @@ func (v *vmm) dispatch(ctx context.Context, r *request) (resp response) {
 			return fail(err)
 		}
 		return response{Interface: &s}
+	case opSave, opCoreDump, opMigrate:
+		return v.dispatchJob(ctx, r)
 	case opAttachDevice:
 		if err := v.attachDevice(r.XML, r.Taps); err != nil {
 			return fail(err)

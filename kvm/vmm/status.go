@@ -61,6 +61,9 @@ type Status struct {
 	// Resets counts in-place resets (guest reboots, Reboot, Reset).
 	Restarts uint64 `json:"restarts"`
 	Resets   uint64 `json:"resets"`
+	// IncomingAddr is where a VMM started with Config.Incoming listens
+	// ("tcp:HOST:PORT") until the migration is in.
+	IncomingAddr string `json:"incoming_addr,omitempty"`
 }
 
 // VCPUStatus describes one vCPU.
