@@ -288,7 +288,7 @@ func (v *vmm) restoreFromFile(hw *hardware) error {
 	}
 	l := &streamLoader{mem: hw.m.Memory(), want: setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, hw.m.Memory())}
 	if err := l.load(newRecordReader(f)); err != nil {
-		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: %w", path, err)
+		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: damaged save image: %w", path, err)
 	}
 	if l.end.Running != hdr.WasRunning {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: header and stream disagree on whether the domain ran", path)
