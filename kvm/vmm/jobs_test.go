@@ -77,6 +77,16 @@ func spawnConfig(t testing.TB, cfg *Config) *testVMM {
 
 func (tv *testVMM) mailbox(t testing.TB) guest.Mailbox {
 	t.Helper()
+	m := tv.rawMailbox(t)
+	if m.Magic != guest.MailboxMagic {
+		t.Fatalf("mailbox magic %#x", m.Magic)
+	}
+	return m
+}
+
+// rawMailbox reads the mailbox, which is zero until the guest set it up.
+func (tv *testVMM) rawMailbox(t testing.TB) guest.Mailbox {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b, err := tv.c.MemoryPeek(ctx, guest.MailboxGPA, guest.MailboxSize, false)
@@ -87,9 +97,6 @@ func (tv *testVMM) mailbox(t testing.TB) guest.Mailbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Magic != guest.MailboxMagic {
-		t.Fatalf("mailbox magic %#x", m.Magic)
-	}
 	return m
 }
 
@@ -98,8 +105,11 @@ func (tv *testVMM) waitRound(t testing.TB, r uint64, timeout time.Duration) gues
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		m := tv.mailbox(t)
-		if m.DirtyRound >= r {
+		m := tv.rawMailbox(t)
+		if m.Magic != 0 && m.Magic != guest.MailboxMagic {
+			t.Fatalf("mailbox magic %#x", m.Magic)
+		}
+		if m.Magic != 0 && m.DirtyRound >= r {
 			return m
 		}
 		if time.Now().After(deadline) {
