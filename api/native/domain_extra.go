@@ -112,28 +112,8 @@ func (in *instance) unplug(ctx context.Context, r api.DomainRef, dev *xmlconf.De
 	if err != nil {
 		return err
 	}
-	live, err := xmlconf.ParseDomain([]byte(st.LiveXML))
-	if err != nil {
-		return err
-	}
-	// Taps of interfaces the guest has ejected go now; the others stay
-	// until it does, or until the domain stops.
-	in.mu.Lock()
-	var gone []string
-	for _, t := range o.rt.Taps {
-		found := false
-		for _, ifc := range live.Devices.Interfaces {
-			if ifc.Target == t {
-				found = true
-			}
-		}
-		if !found {
-			gone = append(gone, t)
-		}
-	}
-	in.mu.Unlock()
-	in.detachTaps(ctx, gone)
-	return in.noteLiveXML(ctx, r, st.LiveXML, nil, gone)
+	in.reconcileLive(ctx, r, o, st.LiveXML)
+	return nil
 }
 
 // noteLiveXML records a running domain's new live definition and taps.
@@ -216,4 +196,36 @@ func (c *conn) DomainMigratePerform(ctx context.Context, r api.DomainRef, cookie
 
 func (c *conn) DomainMigrateFinish(ctx context.Context, dname string, cookie []byte, uri string, flags api.MigrateFlags, retcode int) (api.DomainRef, error) {
 	return api.DomainRef{}, noSupport("virDomainMigrate")
+}
+
+// reconcileLive notices a live definition that changed behind the driver's
+// back (the guest ejected a device on its own, or after DetachDevice
+// returned): it records the new XML and removes the taps of interfaces
+// that are gone.
+func (in *instance) reconcileLive(ctx context.Context, r api.DomainRef, o *domObj, liveXML string) {
+	in.mu.Lock()
+	same := liveXML == "" || o.rt == nil || o.rt.XML == liveXML
+	var taps []string
+	if !same {
+		taps = append(taps, o.rt.Taps...)
+	}
+	in.mu.Unlock()
+	if same {
+		return
+	}
+	live, err := xmlconf.ParseDomain([]byte(liveXML))
+	if err != nil {
+		in.log.Warn("VMM live XML", "domain", r.Name, "err", err)
+		return
+	}
+	var gone []string
+	for _, t := range taps {
+		if !slices.ContainsFunc(live.Devices.Interfaces, func(i xmlconf.Interface) bool { return i.Target == t }) {
+			gone = append(gone, t)
+		}
+	}
+	in.detachTaps(ctx, gone)
+	if err := in.noteLiveXML(ctx, r, liveXML, nil, gone); err != nil {
+		in.log.Warn("record live XML", "domain", r.Name, "err", err)
+	}
 }

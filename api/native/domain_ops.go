@@ -140,6 +140,9 @@ func (c *conn) domainState(ctx context.Context, r api.DomainRef) (api.DomainStat
 		st, err = cl.Status(ctx)
 		return err
 	})
+	if err == nil {
+		c.in.reconcileLive(ctx, r, o, st.LiveXML)
+	}
 	if err != nil {
 		// The VMM may just have exited: report it stopped.
 		if errors.Is(err, api.ErrOperationInvalid) || !processAlive(o.rt.PID, o.rt.StartTime) {

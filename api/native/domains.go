@@ -692,6 +692,16 @@ func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags 
 			return api.DomainRef{}, api.Errorf(api.ErrOperationFailed, "place domain '%s' in its cgroup: %w", def.Name, err)
 		}
 	}
+	// Keep the VMM's own live XML (aliases, addresses, pty paths): later
+	// status reads compare against it to notice changes the guest made
+	// (a device it ejected).
+	if k, kerr := vmm.Dial(ctx, sock); kerr == nil {
+		if st, serr := k.Status(ctx); serr == nil && st.LiveXML != "" {
+			if d, perr := xmlconf.ParseDomain([]byte(st.LiveXML)); perr == nil {
+				xmlb, live = []byte(st.LiveXML), d
+			}
+		}
+	}
 	rt := &domRuntime{ID: id, PID: proc.PID, StartTime: proc.StartTime, Socket: sock, Dir: dir,
 		Taps: taps, XML: string(xmlb), Reason: reason, live: live}
 	var out api.DomainRef
