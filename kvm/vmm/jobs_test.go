@@ -35,11 +35,22 @@ func newRuntimeConfig(t testing.TB, name, xml string) *Config {
 // trySpawn starts a VMM for cfg; a started one is killed at cleanup.
 func trySpawn(t testing.TB, cfg *Config) (*testVMM, error) {
 	t.Helper()
+	return trySpawnIn(t, cfg, nil)
+}
+
+// trySpawnIn is trySpawn with Spawn called through in (nil: directly),
+// e.g. from a thread in another network namespace.
+func trySpawnIn(t testing.TB, cfg *Config, in func(func() (*Process, error)) (*Process, error)) (*testVMM, error) {
+	t.Helper()
 	requireKVM(t)
 	tv := &testVMM{cfg: cfg, dir: cfg.RuntimeDir}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	proc, err := Spawn(ctx, os.Args[0], []string{"__vmm"}, cfg)
+	start := func() (*Process, error) { return Spawn(ctx, os.Args[0], []string{"__vmm"}, cfg) }
+	if in == nil {
+		in = func(f func() (*Process, error)) (*Process, error) { return f() }
+	}
+	proc, err := in(start)
 	if err != nil {
 		return nil, err
 	}

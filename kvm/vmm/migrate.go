@@ -394,8 +394,7 @@ func newRateWriter(ctx context.Context, w io.Writer, rate uint64) *rateWriter {
 	r := &rateWriter{ctx: ctx, w: w, rate: float64(rate)}
 	if rate > 0 {
 		r.burst = max(64<<10, r.rate/20)
-		r.tokens = r.burst
-		r.last = time.Now()
+		r.last = time.Now() // the bucket starts empty: no initial burst
 	}
 	return r
 }
@@ -523,23 +522,9 @@ func (v *vmm) authenticate(c net.Conn, taken *atomic.Bool) bool {
 		c.Close()
 		return false
 	}
-	var h [len(migrateMagic) + 6]byte
-	if _, err := io.ReadFull(c, h[:]); err != nil {
-		return refuse("short handshake")
-	}
-	if string(h[:len(migrateMagic)]) != migrateMagic {
-		return refuse("not a govirt migration stream")
-	}
-	if ver := binary.LittleEndian.Uint32(h[len(migrateMagic):]); ver != MigrateProtocolVersion {
-		return refuse(fmt.Sprintf("migration protocol version %d, this govirt speaks %d", ver, MigrateProtocolVersion))
-	}
-	n := int(binary.LittleEndian.Uint16(h[len(migrateMagic)+4:]))
-	if n > maxCookie {
-		return refuse("cookie too long")
-	}
-	cookie := make([]byte, n)
-	if _, err := io.ReadFull(c, cookie); err != nil {
-		return refuse("short handshake")
+	cookie, err := readHandshake(c)
+	if err != nil {
+		return refuse(err.Error())
 	}
 	if len(v.cfg.IncomingCookie) == 0 || subtle.ConstantTimeCompare(cookie, v.cfg.IncomingCookie) != 1 {
 		return refuse("authentication failed: wrong cookie")
@@ -560,6 +545,30 @@ func (v *vmm) authenticate(c net.Conn, taken *atomic.Bool) bool {
 	}
 	v.log.Info("incoming migration accepted", "peer", peer)
 	return true
+}
+
+// readHandshake reads a source's introduction and returns its cookie. The
+// error says why the source is refused.
+func readHandshake(r io.Reader) ([]byte, error) {
+	var h [len(migrateMagic) + 6]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, errors.New("short handshake")
+	}
+	if string(h[:len(migrateMagic)]) != migrateMagic {
+		return nil, errors.New("not a govirt migration stream")
+	}
+	if ver := binary.LittleEndian.Uint32(h[len(migrateMagic):]); ver != MigrateProtocolVersion {
+		return nil, fmt.Errorf("migration protocol version %d, this govirt speaks %d", ver, MigrateProtocolVersion)
+	}
+	n := int(binary.LittleEndian.Uint16(h[len(migrateMagic)+4:]))
+	if n > maxCookie {
+		return nil, errors.New("cookie too long")
+	}
+	cookie := make([]byte, n)
+	if _, err := io.ReadFull(r, cookie); err != nil {
+		return nil, errors.New("short handshake")
+	}
+	return cookie, nil
 }
 
 // receiveMigration loads the stream and, once the source commits, runs

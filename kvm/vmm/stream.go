@@ -357,6 +357,9 @@ func (l *streamLoader) apply(typ uint32, p []byte) error {
 		if l.state != nil {
 			return streamErr("second state record")
 		}
+		if err := l.checkStateShape(p); err != nil {
+			return err
+		}
 		var img machineImage
 		if err := decodeStrict(p, &img); err != nil {
 			return streamErr("state record: %v", err)
@@ -400,6 +403,28 @@ func (l *streamLoader) checkSetup(s streamSetup) error {
 	}
 	if s.UUID != "" && w.UUID != "" && s.UUID != w.UUID {
 		return streamErr("stream of domain %s (uuid %s), this is %s (uuid %s)", s.Name, s.UUID, w.Name, w.UUID)
+	}
+	return nil
+}
+
+// checkStateShape counts the vCPUs and devices of a state record before
+// it is decoded: a few bytes of JSON per element would otherwise cost
+// kilobytes each.
+func (l *streamLoader) checkStateShape(p []byte) error {
+	var shape struct {
+		Machine *struct {
+			VCPUs []json.RawMessage `json:"vcpus"`
+		} `json:"machine"`
+		Devices []json.RawMessage `json:"devices"`
+	}
+	if err := json.Unmarshal(p, &shape); err != nil {
+		return streamErr("state record: %v", err)
+	}
+	if shape.Machine != nil && len(shape.Machine.VCPUs) > l.want.VCPUs {
+		return streamErr("state record with %d vcpus for a machine of %d", len(shape.Machine.VCPUs), l.want.VCPUs)
+	}
+	if len(shape.Devices) > pci.NumSlots {
+		return streamErr("state record with %d devices on a bus of %d slots", len(shape.Devices), pci.NumSlots)
 	}
 	return nil
 }
