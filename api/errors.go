@@ -59,6 +59,7 @@ const (
 	ErrStorageVolExist      = xmlconf.ErrStorageVolExist
 	ErrOverflow             = xmlconf.ErrOverflow
 	ErrDeviceMissing        = xmlconf.ErrDeviceMissing
+	ErrArgumentUnsupported  = xmlconf.ErrArgumentUnsupported
 )
 
 // libvirt error domains.

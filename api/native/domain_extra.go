@@ -170,34 +170,6 @@ func (c *conn) DomainDetachDevice(ctx context.Context, r api.DomainRef, xml stri
 	return c.changeDevice(ctx, r, xml, false)
 }
 
-func noSupport(what string) error {
-	return api.Errorf(api.ErrNoSupport, "%s is not available in govirt's KVM driver yet", what)
-}
-
-func (c *conn) DomainSave(ctx context.Context, r api.DomainRef, to string) error {
-	return noSupport("virDomainSave")
-}
-
-func (c *conn) DomainRestore(ctx context.Context, from string) error {
-	return noSupport("virDomainRestore")
-}
-
-func (c *conn) DomainCoreDump(ctx context.Context, r api.DomainRef, to string, flags api.DomainCoreDumpFlags) error {
-	return noSupport("virDomainCoreDump")
-}
-
-func (c *conn) DomainMigratePrepare(ctx context.Context, uriIn string, flags api.MigrateFlags, dname string, bandwidth uint64, domXML string) ([]byte, string, error) {
-	return nil, "", noSupport("virDomainMigrate")
-}
-
-func (c *conn) DomainMigratePerform(ctx context.Context, r api.DomainRef, cookie []byte, uri string, flags api.MigrateFlags, dname string, bandwidth uint64) error {
-	return noSupport("virDomainMigrate")
-}
-
-func (c *conn) DomainMigrateFinish(ctx context.Context, dname string, cookie []byte, uri string, flags api.MigrateFlags, retcode int) (api.DomainRef, error) {
-	return api.DomainRef{}, noSupport("virDomainMigrate")
-}
-
 // reconcileLive notices a live definition that changed behind the driver's
 // back (the guest ejected a device on its own, or after DetachDevice
 // returned): it records the new XML and removes the taps of interfaces

@@ -145,8 +145,15 @@ func (c *conn) domainState(ctx context.Context, r api.DomainRef) (api.DomainStat
 	}
 	if err != nil {
 		// The VMM may just have exited: report it stopped.
-		if errors.Is(err, api.ErrOperationInvalid) || !processAlive(o.rt.PID, o.rt.StartTime) {
-			return api.DomainStateReason{State: api.DomainShutoff, Reason: api.DomainShutoffUnknown}, nil, o, nil
+		if errors.Is(err, api.ErrOperationInvalid) {
+			// It ended: clean up now, so the reason is known.
+			if rerr := c.in.reap(ctx); rerr != nil {
+				c.in.log.Warn("clean up stopped domain", "domain", r.Name, "err", rerr)
+			}
+			c.in.mu.Lock()
+			reason := o.reason
+			c.in.mu.Unlock()
+			return api.DomainStateReason{State: api.DomainShutoff, Reason: reason}, nil, o, nil
 		}
 		return api.DomainStateReason{}, nil, nil, err
 	}

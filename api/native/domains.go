@@ -239,36 +239,48 @@ func procStartTime(pid int) (uint64, error) {
 }
 
 // reap cleans up after every domain whose VMM has ended: taps, runtime
-// record, and a transient domain itself.
+// record, and a transient domain itself. Domains whose object lock this
+// process holds are left to the holder.
 func (in *instance) reap(ctx context.Context) error {
 	in.mu.Lock()
 	var dead []string
 	for name, o := range in.domains.byName {
-		if o.rt != nil && o.rt.dead && !o.busy {
+		if o.rt != nil && o.rt.dead && !o.busy && in.held[name] == 0 {
 			dead = append(dead, name)
 		}
 	}
 	in.mu.Unlock()
 	var errs []error
 	for _, name := range dead {
-		err := in.withObjectLock(ctx, state.KindDomain, name, func() error {
-			return in.change(ctx, func() error {
-				o := in.domains.byName[name]
-				if o == nil || o.rt == nil || !o.rt.dead {
-					return nil // another process reaped it
-				}
-				reason := api.DomainShutoffCrashed
-				if ex, err := vmm.ReadExitRecord(o.rt.Dir); err == nil {
-					reason = shutoffReason(ex)
-				}
-				return in.finishStopLocked(ctx, o, reason)
-			}, state.KindDomain)
-		})
-		if err != nil {
+		if err := in.withObjectLock(ctx, state.KindDomain, name, func() error { return nil }); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reapLocked cleans up after the domain if its VMM has ended.
+//
+// Precondition: the domain's object lock is held.
+func (in *instance) reapLocked(ctx context.Context, name string) error {
+	in.mu.Lock()
+	o := in.domains.byName[name]
+	dead := o != nil && o.rt != nil && (o.rt.dead || !processAlive(o.rt.PID, o.rt.StartTime))
+	in.mu.Unlock()
+	if !dead {
+		return nil
+	}
+	return in.change(ctx, func() error {
+		o := in.domains.byName[name]
+		if o == nil || o.rt == nil || processAlive(o.rt.PID, o.rt.StartTime) {
+			return nil // another process reaped it, or it was restarted
+		}
+		reason := api.DomainShutoffCrashed
+		if ex, err := vmm.ReadExitRecord(o.rt.Dir); err == nil {
+			reason = shutoffReason(ex)
+		}
+		return in.finishStopLocked(ctx, o, reason)
+	}, state.KindDomain)
 }
 
 // shutoffReason maps how a VMM ended to libvirt's shut-off reason.
@@ -347,14 +359,13 @@ func (in *instance) client(ctx context.Context, r api.DomainRef) (*vmm.Client, *
 		werr := waitExit(wctx, pid, start)
 		cancel()
 		if werr == nil {
+			// Cleaned up by the next call that may (reap, or the holder
+			// of the domain's lock).
 			in.mu.Lock()
 			if o.rt != nil {
 				o.rt.dead = true
 			}
 			in.mu.Unlock()
-			if rerr := in.reap(ctx); rerr != nil {
-				in.log.Warn("clean up stopped domain", "domain", r.Name, "err", rerr)
-			}
 			return nil, nil, notRunning()
 		}
 		return nil, nil, api.Errorf(api.ErrOperationFailed, "cannot reach the VMM of domain '%s': %w", r.Name, err)
@@ -559,7 +570,7 @@ func (c *conn) DomainCreate(ctx context.Context, r api.DomainRef, flags api.Doma
 		if err != nil {
 			return err
 		}
-		out, err = c.in.startDomain(ctx, def, flags, api.DomainRunningBooted)
+		out, err = c.in.startDomain(ctx, def, flags, startOpts{reason: api.DomainRunningBooted})
 		return err
 	})
 	if err == nil {
@@ -588,7 +599,7 @@ func (c *conn) DomainCreateXML(ctx context.Context, xml string, flags api.Domain
 		if err != nil {
 			return err
 		}
-		out, err = c.in.startDomain(ctx, def, flags, api.DomainRunningBooted)
+		out, err = c.in.startDomain(ctx, def, flags, startOpts{reason: api.DomainRunningBooted})
 		return err
 	})
 	if err == nil {
@@ -600,7 +611,17 @@ func (c *conn) DomainCreateXML(ctx context.Context, xml string, flags api.Domain
 // startDomain runs def in a new VMM process.
 //
 // Precondition: the domain's object lock is held and it is not active.
-func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags api.DomainCreateFlags, reason int) (api.DomainRef, error) {
+// startOpts say how a VMM starts: booting (the default), from a save file,
+// or waiting for an incoming migration.
+type startOpts struct {
+	reason      int    // the running reason to record
+	restoreFrom string // a save file
+	incoming    string // "tcp:ADDR:PORT" to listen on
+	cookie      []byte // the incoming migration's secret
+}
+
+func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags api.DomainCreateFlags, so startOpts) (api.DomainRef, error) {
+	reason := so.reason
 	if flags&^(api.DomainStartPaused|api.DomainAutodestroy) != 0 {
 		return api.DomainRef{}, api.Errorf(api.ErrInvalidArg, "unsupported flags (0x%x) in virDomainCreate", uint32(flags))
 	}
@@ -650,15 +671,18 @@ func (in *instance) startDomain(ctx context.Context, def *xmlconf.Domain, flags 
 		return api.DomainRef{}, err
 	}
 	cfg := &vmm.Config{
-		Name:          def.Name,
-		UUID:          def.UUID.String(),
-		ID:            id,
-		DomainXML:     string(xmlb),
-		Taps:          vtaps,
-		RuntimeDir:    dir,
-		ControlSocket: sock,
-		LogFile:       filepath.Join(dir, "vmm.log"),
-		StartPaused:   flags&api.DomainStartPaused != 0,
+		Name:           def.Name,
+		UUID:           def.UUID.String(),
+		ID:             id,
+		DomainXML:      string(xmlb),
+		Taps:           vtaps,
+		RuntimeDir:     dir,
+		ControlSocket:  sock,
+		LogFile:        filepath.Join(dir, "vmm.log"),
+		StartPaused:    flags&api.DomainStartPaused != 0,
+		RestoreFrom:    so.restoreFrom,
+		Incoming:       so.incoming,
+		IncomingCookie: so.cookie,
 	}
 	in.mu.Lock()
 	if o := in.domains.byName[def.Name]; o != nil {

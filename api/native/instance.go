@@ -42,6 +42,10 @@ type instance struct {
 	cgroup    *cpuCgroup
 	cgroupErr error
 
+	// held counts the domain object locks this process holds (by name),
+	// which reap must not wait for.
+	held map[string]int
+
 	// netmgr is made on first use (it needs root and a netlink socket).
 	netmgr *network.Manager
 }
@@ -78,6 +82,7 @@ func newInstance(ctx context.Context, configDir, runDir string, system bool) (*i
 		system:   system,
 		root:     "/",
 		gens:     map[state.Kind]uint64{},
+		held:     map[string]int{},
 		domains:  newObjects[domObj](),
 		networks: newObjects[netObj](),
 		pools:    newObjects[poolObj](),
@@ -199,12 +204,30 @@ func (in *instance) change(ctx context.Context, fn func() error, kinds ...state.
 // withObjectLock runs fn holding the cross-process lock of one object: for
 // long operations (starting a domain, building a pool) that must not run
 // twice at once but must not block everything else.
+//
+// A domain whose VMM has ended is cleaned up first, so fn sees it shut off.
+// While fn runs, reap leaves that domain alone (the lock is not reentrant).
 func (in *instance) withObjectLock(ctx context.Context, k state.Kind, name string, fn func() error) error {
 	unlock, err := in.store.LockObject(ctx, k, name)
 	if err != nil {
 		return err
 	}
-	err = fn()
+	if k == state.KindDomain {
+		in.mu.Lock()
+		in.held[name]++
+		in.mu.Unlock()
+		defer func() {
+			in.mu.Lock()
+			if in.held[name]--; in.held[name] == 0 {
+				delete(in.held, name)
+			}
+			in.mu.Unlock()
+		}()
+		err = in.reapLocked(ctx, name)
+	}
+	if err == nil {
+		err = fn()
+	}
 	if uerr := unlock(); uerr != nil && err == nil {
 		err = uerr
 	}
