@@ -284,4 +284,3 @@ func (c *conn) DomainMigrateFinish(ctx context.Context, dname string, cookie []b
 	}
 	return r, nil
 }
-
