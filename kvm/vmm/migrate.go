@@ -590,7 +590,7 @@ func (v *vmm) receiveMigration(hw *hardware, conn net.Conn) error {
 	}()
 	t0 := time.Now()
 	rr := newRecordReader(bufio.NewReaderSize(idleReader{conn}, 1<<20))
-	l := &streamLoader{mem: hw.m.Memory(), want: setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, hw.m.Memory())}
+	l := &streamLoader{mem: guestRAM{hw.m.Memory()}, want: setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, hw.m.Memory())}
 	fail := func(err error) error {
 		if werr := writeReply(conn, false, err.Error()); werr != nil {
 			v.log.Debug("report incoming migration failure", "err", werr)

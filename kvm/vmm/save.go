@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/govirt/govirt/kvm/guestmem"
 	"github.com/govirt/govirt/xmlconf"
@@ -181,7 +182,7 @@ func (v *vmm) writeSaveFile(ctx context.Context, hw *hardware, path string, runn
 	if err := v.flushDisks(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, direct, err := createImageTemp(path)
 	if err != nil {
 		return err
 	}
@@ -190,11 +191,21 @@ func (v *vmm) writeSaveFile(ctx context.Context, hw *hardware, path string, runn
 			err = errors.Join(err, tmp.Close(), os.Remove(tmp.Name()))
 		}
 	}()
-	if _, err := tmp.Write(head); err != nil {
+	cw, err := newDirectWriter(tmp, direct)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if rerr := cw.release(); rerr != nil {
+			v.log.Warn("release save buffer", "err", rerr)
+		}
+	}()
+	if _, err := cw.Write(head); err != nil {
+		return err
+	}
+	t0 := time.Now()
 	mem := hw.m.Memory()
-	rw := newRecordWriter(ctxWriter{ctx: ctx, w: tmp})
+	rw := newRecordWriter(ctxWriter{ctx: ctx, w: cw})
 	if err := rw.setup(setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, mem)); err != nil {
 		return err
 	}
@@ -207,9 +218,14 @@ func (v *vmm) writeSaveFile(ctx context.Context, hw *hardware, path string, runn
 	if err := rw.end(running); err != nil {
 		return err
 	}
+	if err := cw.flush(); err != nil {
+		return err
+	}
+	written := time.Since(t0)
 	if err := tmp.Sync(); err != nil {
 		return err
 	}
+	v.log.Info("save image written", "bytes", rw.bytes, "direct_io", direct, "write", written, "sync", time.Since(t0)-written)
 	if err := tmp.Close(); err != nil {
 		return errors.Join(err, os.Remove(tmp.Name()))
 	}
@@ -277,22 +293,33 @@ func syncDir(dir string) error {
 // empty) and runs it, or leaves it paused.
 func (v *vmm) restoreFromFile(hw *hardware) error {
 	path := v.cfg.RestoreFrom
-	f, err := os.Open(path)
+	f, direct, err := openImage(path)
 	if err != nil {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore: %w", err)
 	}
 	defer f.Close()
-	hdr, err := readSaveHeader(f, path)
+	r, err := newDirectReader(f, direct)
+	if err != nil {
+		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore: %w", err)
+	}
+	defer func() {
+		if rerr := r.release(); rerr != nil {
+			v.log.Warn("release restore buffer", "err", rerr)
+		}
+	}()
+	t0 := time.Now()
+	hdr, err := readSaveHeader(r, path)
 	if err != nil {
 		return err
 	}
-	l := &streamLoader{mem: hw.m.Memory(), want: setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, hw.m.Memory())}
-	if err := l.load(newRecordReader(f)); err != nil {
+	l := &streamLoader{mem: guestRAM{hw.m.Memory()}, want: setupOf(v.cfg.Name, v.cfg.UUID, v.plan.vcpus, hw.m.Memory())}
+	if err := l.load(newRecordReader(r)); err != nil {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: damaged save image: %w", path, err)
 	}
 	if l.end.Running != hdr.WasRunning {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: header and stream disagree on whether the domain ran", path)
 	}
+	v.log.Info("save image read", "direct_io", direct, "took", time.Since(t0))
 	if err := v.applyState(hw, l.state); err != nil {
 		return xmlconf.Errorf(xmlconf.ErrOperationFailed, "restore from %s: %w", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/govirt/govirt/kvm/guestmem"
 	"github.com/govirt/govirt/kvm/pci"
 	"github.com/govirt/govirt/kvm/virtio"
+	"golang.org/x/sys/unix"
 )
 
 // The machine-state stream is what a save file holds after its header and
@@ -316,6 +317,8 @@ type streamLoader struct {
 	end   *streamEnd
 	// counts to check against the end record
 	pageRecords, pages uint64
+	// noPopulate is set once the memory could not populate ranges.
+	noPopulate bool
 }
 
 // load reads records until the end record. Pages go into memory as they
@@ -438,6 +441,9 @@ func (l *streamLoader) applyPages(p []byte) error {
 		return streamErr("pages record with %d entries in %d bytes", n, len(p))
 	}
 	entries, data := p[4:4+8*n], p[4+8*n:]
+	if err := l.populate(entries, n); err != nil {
+		return err
+	}
 	withData := 0
 	for i := range n {
 		if binary.LittleEndian.Uint64(entries[8*i:])&pageZero == 0 {
@@ -468,6 +474,68 @@ func (l *streamLoader) applyPages(p []byte) error {
 	}
 	l.pageRecords++
 	l.pages += uint64(n)
+	return nil
+}
+
+// populate asks the memory to fault in, in one go per run of adjacent
+// pages, what the record is about to write: faulting the pages in one by
+// one through the copies is much slower. A kernel without
+// MADV_POPULATE_WRITE (EINVAL) turns it off.
+func (l *streamLoader) populate(entries []byte, n int) error {
+	p, ok := l.mem.(populater)
+	if !ok || l.noPopulate {
+		return nil
+	}
+	run := func(start, end uint64) error {
+		err := p.Populate(start, end-start)
+		if errors.Is(err, unix.EINVAL) {
+			l.noPopulate = true
+			return nil
+		}
+		return err
+	}
+	var start, end uint64
+	for i := range n {
+		e := binary.LittleEndian.Uint64(entries[8*i:])
+		gpa := e &^ pageFlags
+		if e&pageZero == 0 && end != 0 && gpa == end {
+			end += guestmem.PageSize
+			continue
+		}
+		if end != 0 {
+			if err := run(start, end); err != nil {
+				return err
+			}
+			end = 0
+		}
+		if e&pageZero == 0 {
+			start, end = gpa, gpa+guestmem.PageSize
+		}
+	}
+	if end != 0 {
+		return run(start, end)
+	}
+	return nil
+}
+
+// populater is optionally offered by a pageMemory.
+type populater interface {
+	// Populate faults in [gpa, gpa+n) for writing. Ranges outside RAM
+	// are left to the copy to refuse.
+	Populate(gpa, n uint64) error
+}
+
+// guestRAM is guest memory as a stream loads it.
+type guestRAM struct{ *guestmem.Memory }
+
+func (g guestRAM) Populate(gpa, n uint64) error {
+	b, err := g.Slice(gpa, n)
+	if err != nil {
+		return nil // not one stretch of RAM: the copy reports it
+	}
+	if err := unix.Madvise(b, unix.MADV_POPULATE_WRITE); err != nil {
+		return fmt.Errorf("populate guest memory %#x+%#x: %w", gpa, n, err)
+	}
 	return nil
 }
 
