@@ -147,8 +147,10 @@ type Machine struct {
 	mem    *guestmem.Memory
 	irqs   *Interrupts
 	cpuTab *cpuid.Table
-	vcpus  []*vcpu
-	pid    int
+	// cpuOverridden: hidden features the host shows anyway.
+	cpuOverridden []string
+	vcpus         []*vcpu
+	pid           int
 
 	kernel, initrd []byte
 

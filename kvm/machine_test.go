@@ -3,10 +3,12 @@ package kvm
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/govirt/govirt/kvm/cpuid"
 	"github.com/govirt/govirt/test/guest"
 	"golang.org/x/sys/unix"
 )
@@ -305,5 +307,41 @@ func TestNewErrors(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCPUIDPolicyReachesVCPU checks that every feature the domain hides is
+// either gone from the vCPU's CPUID or reported as overridden by the host
+// (kvm_pvm substitutes some of its own bits), never silently visible.
+func TestCPUIDPolicyReachesVCPU(t *testing.T) {
+	requireKVM(t)
+	img := testGuest(t)
+	hidden := []string{"cx16", "popcnt", "rdrand", "movbe", "smap", "xsave"}
+	m, err := New(Config{MemoryBytes: 64 << 20, VCPUs: 1, Kernel: img.ELF, CPU: cpuidConfig(hidden...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.vcpus[0].fd.GetCPUID2()
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := m.CPUIDOverridden()
+	t.Logf("overridden by this host: %v", over)
+	for _, name := range hidden {
+		f, ok := cpuid.Lookup(name)
+		if !ok {
+			t.Fatalf("feature %q unknown", name)
+		}
+		visible := false
+		for _, e := range got {
+			if e.Function == f.Leaf && e.Index == f.Subleaf {
+				r := [...]uint32{e.EAX, e.EBX, e.ECX, e.EDX}[f.Reg]
+				visible = r&(1<<f.Bit) != 0
+			}
+		}
+		if visible != slices.Contains(over, name) {
+			t.Errorf("%s: visible to the guest %v, reported overridden %v", name, visible, slices.Contains(over, name))
+		}
 	}
 }

@@ -2,6 +2,8 @@ package kvm
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/govirt/govirt/kvm/acpi"
@@ -36,6 +38,11 @@ func (m *Machine) createVCPUs() error {
 		if err := fd.SetCPUID2(m.cpuTab.ForVCPU(uint32(i), m.cfg.VCPUs)); err != nil {
 			return err
 		}
+		if i == 0 {
+			if err := m.checkCPUID(fd); err != nil {
+				return err
+			}
+		}
 		lapic, err := fd.GetLAPIC()
 		if err != nil {
 			return err
@@ -48,6 +55,27 @@ func (m *Machine) createVCPUs() error {
 	}
 	return nil
 }
+
+// checkCPUID reads back the CPUID table KVM gives the first vCPU and
+// records (and logs) the features the shaped table hides that the host
+// shows the guest anyway: those the domain's <cpu> policy could not take
+// away on this host.
+func (m *Machine) checkCPUID(fd *kvmapi.VCPU) error {
+	got, err := fd.GetCPUID2()
+	if err != nil {
+		return fmt.Errorf("read back the vCPU's cpuid table: %w", err)
+	}
+	m.cpuOverridden = m.cpuTab.Overridden(got)
+	if len(m.cpuOverridden) > 0 {
+		m.log.Warn("the host's KVM shows the guest CPU features the domain hides; a Linux guest can be told to ignore them with clearcpuid=",
+			"features", strings.Join(m.cpuOverridden, ","))
+	}
+	return nil
+}
+
+// CPUIDOverridden returns the CPU features the domain's <cpu> policy hides
+// that this host's KVM shows the guest anyway (see cpuid.Table.Overridden).
+func (m *Machine) CPUIDOverridden() []string { return slices.Clone(m.cpuOverridden) }
 
 func setLVT(l *kvmapi.LAPICState, reg int, mode uint32) {
 	v := uint32(l.Regs[reg]) | uint32(l.Regs[reg+1])<<8 | uint32(l.Regs[reg+2])<<16 | uint32(l.Regs[reg+3])<<24

@@ -272,3 +272,20 @@ func maxBasicLeaf(entries []kvmapi.CPUIDEntry) uint32 {
 	}
 	return 0
 }
+
+// Overridden compares what a vCPU reports after KVM_SET_CPUID2 (got, from
+// KVM_GET_CPUID2) with the table it was given and returns, sorted, the
+// features the table hides that the vCPU still shows. Some nested KVM
+// hosts (kvm_pvm) substitute parts of the host's own CPUID for the VMM's
+// table; a guest there sees those features however the domain's <cpu>
+// policy says, and can only be told to ignore them (Linux: clearcpuid=).
+func (t *Table) Overridden(got []kvmapi.CPUIDEntry) []string {
+	var out []string
+	for n, f := range features {
+		if !has(t.entries, f) && has(got, f) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -116,3 +116,33 @@ func TestForVCPU(t *testing.T) {
 		t.Fatalf("only %d feature names", len(Names()))
 	}
 }
+
+func TestOverridden(t *testing.T) {
+	tab, err := Shape(host(), Config{Disable: []string{"cx16", "avx", "smap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		got  func([]kvmapi.CPUIDEntry)
+		want string
+	}{
+		{"kvm honours the table", func([]kvmapi.CPUIDEntry) {}, ""},
+		{"host shows cx16 and smap again", func(e []kvmapi.CPUIDEntry) {
+			find(e, 1, 0).ECX |= 1 << 13
+			find(e, 7, 0).EBX |= 1 << 20
+		}, "cx16,smap"},
+		{"host shows a feature the table never hid", func(e []kvmapi.CPUIDEntry) {
+			find(e, 1, 0).ECX |= 1 << 23 // popcnt: absent from host() and not hidden
+		}, "popcnt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tab.ForVCPU(0, 1)
+			tc.got(got)
+			if s := strings.Join(tab.Overridden(got), ","); s != tc.want {
+				t.Errorf("Overridden = %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
