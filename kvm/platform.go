@@ -67,7 +67,7 @@ func (m *Machine) checkCPUID(fd *kvmapi.VCPU) error {
 	}
 	m.cpuOverridden = m.cpuTab.Overridden(got)
 	if len(m.cpuOverridden) > 0 {
-		m.log.Warn("the host's KVM shows the guest CPU features the domain hides; a Linux guest can be told to ignore them with clearcpuid=",
+		m.log.Warn("the host's KVM shows the guest CPU features the domain's <cpu> policy disables; a Linux guest can be told to ignore them with clearcpuid= (and noxsave)",
 			"features", strings.Join(m.cpuOverridden, ","))
 	}
 	return nil

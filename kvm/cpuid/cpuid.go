@@ -130,6 +130,8 @@ type Config struct {
 // Table is a shaped CPUID table shared by all vCPUs; ForVCPU specialises it.
 type Table struct {
 	entries []kvmapi.CPUIDEntry
+	// hidden: the features the configuration took away (with dependents).
+	hidden map[string]bool
 }
 
 func find(entries []kvmapi.CPUIDEntry, leaf, sub uint32) *kvmapi.CPUIDEntry {
@@ -208,7 +210,7 @@ func Shape(supported []kvmapi.CPUIDEntry, cfg Config) (*Table, error) {
 			e.ECX &^= 1 << 27
 		}
 	}
-	return &Table{entries: entries}, nil
+	return &Table{entries: entries, hidden: hidden}, nil
 }
 
 // Has reports whether the shaped table offers a feature.
@@ -281,8 +283,8 @@ func maxBasicLeaf(entries []kvmapi.CPUIDEntry) uint32 {
 // policy says, and can only be told to ignore them (Linux: clearcpuid=).
 func (t *Table) Overridden(got []kvmapi.CPUIDEntry) []string {
 	var out []string
-	for n, f := range features {
-		if !has(t.entries, f) && has(got, f) {
+	for n := range t.hidden {
+		if f := features[n]; has(got, f) {
 			out = append(out, n)
 		}
 	}
