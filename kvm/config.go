@@ -38,7 +38,10 @@ type Config struct {
 	// CPU shapes the CPUID features by libvirt name.
 	CPU cpuid.Config
 	// Kernel is the path of a bzImage or a 64-bit ELF kernel; Initrd an
-	// optional initial ramdisk; Cmdline the kernel command line.
+	// optional initial ramdisk; Cmdline the kernel command line. The
+	// files are read at every boot (New and each reset) and not kept in
+	// between: a reset boots what they hold then, and a reset that
+	// cannot read them ends the machine (ExitCrash).
 	Kernel  string
 	Initrd  string
 	Cmdline string
@@ -50,8 +53,9 @@ type Config struct {
 	// OnReboot selects what a guest reboot request does.
 	OnReboot RebootPolicy
 	// Incoming creates the machine for a saved or migrated state: New
-	// reads the kernel (a later reset boots it) but leaves RAM empty and
-	// the vCPUs in their reset state; RestoreState loads the state.
+	// checks that the kernel can be opened (a later reset boots it) but
+	// leaves RAM empty and the vCPUs in their reset state; RestoreState
+	// loads the state.
 	Incoming bool
 	// Logger receives the machine's log; nil discards it.
 	Logger *slog.Logger

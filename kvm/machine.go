@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/govirt/govirt/kvm/acpi"
+	"github.com/govirt/govirt/kvm/boot"
 	"github.com/govirt/govirt/kvm/cpuid"
 	"github.com/govirt/govirt/kvm/devices"
 	"github.com/govirt/govirt/kvm/guestmem"
@@ -152,6 +155,8 @@ type Machine struct {
 	vcpus         []*vcpu
 	pid           int
 
+	// kernel and initrd hold the images only while a boot loads them
+	// (withImages); between boots nothing of either stays in the process.
 	kernel, initrd []byte
 
 	pio       *devices.Bus
@@ -230,11 +235,13 @@ func (m *Machine) init() error {
 		t0 = now
 	}
 	defer func() { m.log.Debug("machine created", phases...) }()
-	if m.kernel, err = os.ReadFile(cfg.Kernel); err != nil {
+	// Fail before creating anything if the images cannot be opened; they
+	// are read when a boot loads them.
+	if err := checkImage(cfg.Kernel); err != nil {
 		return fmt.Errorf("new machine: read kernel: %w", err)
 	}
 	if cfg.Initrd != "" {
-		if m.initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+		if err := checkImage(cfg.Initrd); err != nil {
 			return fmt.Errorf("new machine: read initrd: %w", err)
 		}
 	}
@@ -302,7 +309,7 @@ func (m *Machine) init() error {
 		return fmt.Errorf("new machine: %w", err)
 	}
 	if !cfg.Incoming {
-		if err := m.boot(); err != nil {
+		if err := m.withImages(m.boot); err != nil {
 			return fmt.Errorf("new machine: %w", err)
 		}
 		phase("boot")
@@ -456,7 +463,13 @@ func (m *Machine) resetLocked() error {
 	m.hold.Store(true)
 	m.kickAll()
 	m.waitParked()
-	err := m.reset()
+	err := m.withImages(m.reset)
+	if err != nil {
+		// The machine cannot boot again (its kernel file may have
+		// gone): it ends, before its parked vCPUs are let go.
+		m.log.Error("reset failed, the machine ends", "kernel", m.cfg.Kernel, "initrd", m.cfg.Initrd, "err", err)
+		m.finish(Exit{Kind: ExitCrash, VCPU: -1, Reason: "reset failed: " + err.Error()})
+	}
 	m.mu.Lock()
 	m.hold.Store(false)
 	m.started = time.Now()
@@ -464,10 +477,58 @@ func (m *Machine) resetLocked() error {
 	m.cond.Broadcast()
 	m.mu.Unlock()
 	if err != nil {
-		m.finish(Exit{Kind: ExitCrash, VCPU: -1, Reason: "reset failed: " + err.Error()})
 		return fmt.Errorf("reset machine: %w", err)
 	}
 	return nil
+}
+
+// withImages reads the kernel and initrd from their files into m.kernel
+// and m.initrd, runs load (boot, or reset which boots) and releases both
+// again. Nothing of either is kept between boots, so every boot, the first
+// and each reset, loads the files as they are at that moment, and the VMM
+// does not hold a kernel's size (or an initrd's) for the guest's lifetime.
+// The images live outside the Go heap and are unmapped here; what a
+// decompressor left in the heap (an xz or lzma dictionary can be tens of
+// MiB) is returned to the host here too rather than whenever the next
+// collection and the scavenger get to it.
+//
+// Precondition: ctl held (or New running) and no vCPU in the guest.
+func (m *Machine) withImages(load func() error) error {
+	limit := int64(min(m.cfg.MemoryBytes, math.MaxInt64))
+	k, err := boot.ReadImage(m.cfg.Kernel, limit)
+	if err != nil {
+		return fmt.Errorf("read kernel: %w", err)
+	}
+	var initrd *boot.Image
+	if m.cfg.Initrd != "" {
+		if initrd, err = boot.ReadImage(m.cfg.Initrd, limit); err != nil {
+			return errors.Join(fmt.Errorf("read initrd: %w", err), k.Close())
+		}
+		m.initrd = initrd.Bytes()
+	}
+	m.kernel = k.Bytes()
+	errs := []error{load()}
+	m.kernel, m.initrd = nil, nil
+	errs = append(errs, k.Close())
+	if initrd != nil {
+		errs = append(errs, initrd.Close())
+	}
+	debug.FreeOSMemory()
+	return errors.Join(errs...)
+}
+
+// checkImage reports whether path names a regular file this process can
+// open.
+func checkImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return errors.Join(err, f.Close())
 }
 
 // guestReboot handles a reboot request from the guest (device callbacks

@@ -67,8 +67,7 @@ func RunChild(args []string, stdout, stderr io.Writer) int {
 	go func() {
 		// The Go side of the VMM's memory, once booting is under way:
 		// the table's overhead column is RSS minus guest RAM, this says
-		// how much of it is Go heap (the kernel and initrd images the
-		// machine keeps for resets live there).
+		// how much of it is Go heap and stacks.
 		select {
 		case <-ctx.Done():
 			return

@@ -16,7 +16,9 @@
 // whose payload cannot be handled (lzo, an unknown or corrupt stream, a
 // vmlinux that does not sit where the header says) boot as before,
 // decompressing themselves in the guest; Result.InGuestReason says why.
-// Nothing is cached: every Load decodes the bytes it is given.
+// Nothing is cached: every Load decodes the bytes it is given, and
+// ReadImage reads a kernel or initrd file into memory of its own, outside
+// the Go heap, that the caller unmaps once the image is in guest memory.
 //
 // Everything is written through the Memory interface (guestmem.Memory in
 // the machine) whose accessor bounds-checks every range; the parsers check
