@@ -205,6 +205,13 @@ func IOPort(min, max uint16, align, length uint8) []byte {
 	return []byte{0x47, 0x01, byte(min), byte(min >> 8), byte(max), byte(max >> 8), align, length}
 }
 
+// Memory32Fixed is Memory32Fixed(ReadWrite, base, length).
+func Memory32Fixed(base, length uint32) []byte {
+	b := []byte{0x86, 0x09, 0x00, 0x01}
+	b = binary.LittleEndian.AppendUint32(b, base)
+	return binary.LittleEndian.AppendUint32(b, length)
+}
+
 // IRQNoFlags is IRQNoFlags() {irqs} (edge-triggered, active high).
 func IRQNoFlags(irqs ...uint) []byte {
 	var mask uint16

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govirt/govirt/kvm/layout"
 	"github.com/govirt/govirt/kvm/pci"
 )
 
@@ -92,6 +93,10 @@ func TestDSDTHotplugDisassembly(t *testing.T) {
 		"Method (_E01, 0, NotSerialized)",
 		"\\_SB.PCI0.PCNT ()",
 		"Name (_HID, EisaId (\"PNP0C02\")",
+		// the ECAM window reserved as a motherboard resource (Linux uses
+		// MMCONFIG only then)
+		"Device (MRES)",
+		fmt.Sprintf("Memory32Fixed (ReadWrite,\n                    0x%08X,         // Address Base\n                    0x%08X,         // Address Length", layout.ECAMBase, layout.ECAMSize),
 	}
 	for _, w := range want {
 		if !strings.Contains(text, w) {

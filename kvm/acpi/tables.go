@@ -305,6 +305,19 @@ func DSDT() ([]byte, error) {
 		)),
 		Name("_PRT", Package(prt...)),
 	}, hotplug...)...)
+	// The ECAM window as a motherboard resource: Linux uses MMCONFIG
+	// only where the firmware reserves it so (besides the MCFG table);
+	// otherwise it falls back to port I/O configuration cycles, each two
+	// exits, and cannot reach extended configuration space.
+	pnp0c02, err := EISAID("PNP0C02")
+	if err != nil {
+		return nil, err
+	}
+	ecam := Device("MRES",
+		Name("_HID", pnp0c02),
+		Name("_UID", String("pci-ecam")),
+		Name("_CRS", ResourceTemplate(Memory32Fixed(uint32(layout.ECAMBase), uint32(layout.ECAMBuses)<<20))),
+	)
 	com1 := Device("COM1",
 		Name("_HID", pnp0501),
 		Name("_UID", Integer(1)),
@@ -315,7 +328,7 @@ func DSDT() ([]byte, error) {
 	)
 	body := concat([][]byte{
 		Name("\\_S5", Package(Integer(S5SleepType), Integer(S5SleepType), Integer(0), Integer(0))),
-		Scope("\\_SB", pci0, com1),
+		Scope("\\_SB", pci0, ecam, com1),
 		gpeScope(),
 	})
 	return finish(append(header("DSDT", 2), body...)), nil
