@@ -218,11 +218,11 @@ func guestResident(t testing.TB, m *kvm.Machine) int64 {
 		a := uint64(sliceAddr(s))
 		ranges = append(ranges, [2]uint64{a, a + uint64(len(s))})
 	}
-	_, guest, err := smapsRSS(os.Getpid(), ranges)
+	u, err := smapsMemory(os.Getpid(), ranges)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return guest
+	return u.GuestRSS
 }
 
 // TestGuestMemoryOnDemand runs a 4 GiB test guest that writes 100 MiB
@@ -266,7 +266,10 @@ func TestGuestMemoryOnDemand(t *testing.T) {
 	if guestRSS < touched || guestRSS > touched+8<<20 {
 		t.Errorf("guest RAM resident %d bytes, want %d..%d", guestRSS, touched, touched+8<<20)
 	}
-	if growth < touched || growth > touched+24<<20 {
+	// The lower bound has slack: loading the kernel returns the test's
+	// own freed heap to the host (FreeOSMemory), so RSS can grow by a
+	// little less than the guest touched.
+	if growth < touched-8<<20 || growth > touched+24<<20 {
 		t.Errorf("process RSS grew %d bytes, want about %d (the 4 GiB guest costs what it touched)", growth, touched)
 	}
 }
