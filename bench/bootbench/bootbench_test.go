@@ -137,22 +137,57 @@ func TestParseSmaps(t *testing.T) {
 	const smaps = `55d0c0000000-55d0c0100000 r-xp 00000000 fe:01 123 /usr/bin/qemu-system-x86_64
 Size:               1024 kB
 Rss:                 800 kB
+Pss:                 400 kB
+Shared_Clean:        800 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
 7f0000000000-7f0010000000 rw-s 00000000 00:01 9 /memfd:memory-backend-memfd (deleted)
 Size:             262144 kB
 Rss:               20480 kB
+Pss:               20480 kB
+Private_Clean:         0 kB
+Private_Dirty:     20480 kB
 7f1000000000-7f1008000000 rw-p 00000000 00:00 0 
 Size:             131072 kB
 Rss:               65536 kB
+Pss:               65536 kB
+Private_Clean:         0 kB
+Private_Dirty:     65536 kB
 7f2000000000-7f2000021000 rw-p 00000000 00:00 0 [heap]
 Size:                132 kB
 Rss:                 100 kB
+Pss:                 100 kB
+Private_Clean:        20 kB
+Private_Dirty:        80 kB
 `
-	total, guest, err := parseSmaps(strings.NewReader(smaps), [][2]uint64{{0x7f1000000000, 0x7f1008000000}})
+	m, err := parseSmaps(strings.NewReader(smaps), [][2]uint64{{0x7f1000000000, 0x7f1008000000}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total != (800+20480+65536+100)<<10 || guest != (20480+65536)<<10 {
-		t.Fatalf("total %d guest %d", total, guest)
+	want := Memory{
+		RSS: (800 + 20480 + 65536 + 100) << 10, PSS: (400 + 20480 + 65536 + 100) << 10, Private: (20480 + 65536 + 100) << 10,
+		GuestRSS: (20480 + 65536) << 10, GuestPSS: (20480 + 65536) << 10, GuestPrivate: (20480 + 65536) << 10,
+	}
+	if m != want {
+		t.Fatalf("got %+v, want %+v", m, want)
+	}
+	rss, pss, private := m.Overhead()
+	if rss != 900<<10 || pss != 500<<10 || private != 100<<10 {
+		t.Fatalf("overhead rss %d pss %d private %d", rss, pss, private)
+	}
+}
+
+func TestParseSmapsErrors(t *testing.T) {
+	tests := []struct{ name, smaps string }{
+		{"bad number", "7f2000000000-7f2000021000 rw-p 00000000 00:00 0 \nRss:  lots kB\n"},
+		{"no value", "7f2000000000-7f2000021000 rw-p 00000000 00:00 0 \nPss:\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := parseSmaps(strings.NewReader(tt.smaps), nil); err == nil {
+				t.Fatal("parseSmaps succeeded")
+			}
+		})
 	}
 }
 
@@ -179,11 +214,11 @@ Rss:              102400 kB
 Rss:                 100 kB
 `
 	ranges := [][2]uint64{{0x7f0000000000, 0x7f00c0000000}, {0x7f00c0000000, 0x7f0100000000}}
-	total, guest, err := parseSmaps(strings.NewReader(smaps), ranges)
+	m, err := parseSmaps(strings.NewReader(smaps), ranges)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if guest != 102400<<10 || total != (102400+100)<<10 {
-		t.Fatalf("total %d guest %d", total, guest)
+	if m.GuestRSS != 102400<<10 || m.RSS != (102400+100)<<10 {
+		t.Fatalf("total %d guest %d", m.RSS, m.GuestRSS)
 	}
 }

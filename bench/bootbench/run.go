@@ -83,9 +83,13 @@ type Result struct {
 	// LastLine is the last console line.
 	LastLine string
 	// Memory: the VMM process's RSS, the guest RAM part of it and the
-	// rest (overhead), at the last sample and at peak overhead.
+	// rest (overhead), at the last sample and at peak overhead; and the
+	// overhead's PSS (shared pages such as the binary's divided among the
+	// processes mapping them) and private part, at the last sample.
 	RSS, GuestRSS, Overhead int64
 	PeakOverhead            int64
+	OverheadPSS             int64
+	OverheadPrivate         int64
 	// VMMErrors are the VMM's own error lines (QEMU's stderr).
 	VMMErrors []string
 	// GoMemory is the govirt VMM's Go runtime memory 5 s into the run.
@@ -221,13 +225,15 @@ func Run(ctx context.Context, vmm string, cmd *exec.Cmd, timeout time.Duration) 
 		mu.Lock()
 		rs := append([][2]uint64(nil), ranges...)
 		mu.Unlock()
-		total, guest, err := smapsRSS(cmd.Process.Pid, rs)
+		u, err := smapsMemory(cmd.Process.Pid, rs)
 		if err != nil {
 			return
 		}
+		rss, pss, private := u.Overhead()
 		mu.Lock()
-		res.RSS, res.GuestRSS, res.Overhead = total, guest, total-guest
-		res.PeakOverhead = max(res.PeakOverhead, total-guest)
+		res.RSS, res.GuestRSS, res.Overhead = u.RSS, u.GuestRSS, rss
+		res.OverheadPSS, res.OverheadPrivate = pss, private
+		res.PeakOverhead = max(res.PeakOverhead, rss)
 		mu.Unlock()
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -288,18 +294,33 @@ loop:
 	return res, nil
 }
 
-// smapsRSS reads /proc/pid/smaps: the process's resident set and the part
-// of it in guest RAM (mappings overlapping ranges, or QEMU's memfd RAM).
-func smapsRSS(pid int, ranges [][2]uint64) (total, guest int64, err error) {
+// Memory is a process's resident memory from /proc/PID/smaps, in bytes:
+// its RSS, its PSS (each shared page divided by the number of processes
+// mapping it) and its private pages (mapped by it alone), for the whole
+// process and for the part that is guest RAM.
+type Memory struct {
+	RSS, PSS, Private                int64
+	GuestRSS, GuestPSS, GuestPrivate int64
+}
+
+// Overhead is the memory beyond guest RAM.
+func (m Memory) Overhead() (rss, pss, private int64) {
+	return m.RSS - m.GuestRSS, m.PSS - m.GuestPSS, m.Private - m.GuestPrivate
+}
+
+// smapsMemory reads /proc/pid/smaps: the process's memory and the part of
+// it in guest RAM (mappings overlapping ranges, or QEMU's memfd RAM).
+func smapsMemory(pid int, ranges [][2]uint64) (Memory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
-		return 0, 0, err
+		return Memory{}, err
 	}
 	defer f.Close()
 	return parseSmaps(f, ranges)
 }
 
-func parseSmaps(r io.Reader, ranges [][2]uint64) (total, guest int64, err error) {
+func parseSmaps(r io.Reader, ranges [][2]uint64) (Memory, error) {
+	var m Memory
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	inGuest := false
@@ -325,16 +346,28 @@ func parseSmaps(r io.Reader, ranges [][2]uint64) (total, guest int64, err error)
 			}
 			continue
 		}
-		if f[0] == "Rss:" && len(f) >= 2 {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("smaps: %q: %w", line, err)
-			}
-			total += kb << 10
-			if inGuest {
-				guest += kb << 10
-			}
+		var total, guest *int64
+		switch f[0] {
+		case "Rss:":
+			total, guest = &m.RSS, &m.GuestRSS
+		case "Pss:":
+			total, guest = &m.PSS, &m.GuestPSS
+		case "Private_Clean:", "Private_Dirty:":
+			total, guest = &m.Private, &m.GuestPrivate
+		default:
+			continue
+		}
+		if len(f) < 2 {
+			return Memory{}, fmt.Errorf("smaps: %q: no value", line)
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("smaps: %q: %w", line, err)
+		}
+		*total += kb << 10
+		if inGuest {
+			*guest += kb << 10
 		}
 	}
-	return total, guest, sc.Err()
+	return m, sc.Err()
 }

@@ -28,11 +28,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, m := range Milestones {
 		fmt.Fprintf(&b, " %s |", m.Name)
 	}
-	b.WriteString(" boot marker | run ended | VMM RSS | guest RAM resident | overhead (end) | overhead (peak) |\n|---|")
+	b.WriteString(" boot marker | run ended | VMM RSS | guest RAM resident | overhead RSS (end) | overhead PSS (end) | overhead private (end) | overhead RSS (peak) |\n|---|")
 	for range Milestones {
 		b.WriteString("---:|")
 	}
-	b.WriteString("---:|---|---:|---:|---:|---:|\n")
+	b.WriteString("---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range r.Results {
 		fmt.Fprintf(&b, "| %s |", res.VMM)
 		for _, m := range Milestones {
@@ -46,8 +46,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if res.BootMarkerSeen {
 			marker = seconds(res.BootMarker)
 		}
-		fmt.Fprintf(&b, " %s | %s after %s | %s | %s | %s | %s |\n", marker, escape(res.End), seconds(res.Elapsed),
-			mib(res.RSS), mib(res.GuestRSS), mib(res.Overhead), mib(res.PeakOverhead))
+		fmt.Fprintf(&b, " %s | %s after %s | %s | %s | %s | %s | %s | %s |\n", marker, escape(res.End), seconds(res.Elapsed),
+			mib(res.RSS), mib(res.GuestRSS), mib(res.Overhead), mib(res.OverheadPSS), mib(res.OverheadPrivate), mib(res.PeakOverhead))
 	}
 	b.WriteString("\n")
 	for _, res := range r.Results {
