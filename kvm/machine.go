@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -494,6 +495,7 @@ func (m *Machine) resetLocked() error {
 //
 // Precondition: ctl held (or New running) and no vCPU in the guest.
 func (m *Machine) withImages(load func() error) error {
+	allocs := heapAllocs()
 	limit := int64(min(m.cfg.MemoryBytes, math.MaxInt64))
 	k, err := boot.ReadImage(m.cfg.Kernel, limit)
 	if err != nil {
@@ -513,8 +515,25 @@ func (m *Machine) withImages(load func() error) error {
 	if initrd != nil {
 		errs = append(errs, initrd.Close())
 	}
-	debug.FreeOSMemory()
+	if heapAllocs()-allocs >= freeAfterLoad {
+		debug.FreeOSMemory()
+	}
 	return errors.Join(errs...)
+}
+
+// freeAfterLoad is how much a load must have allocated in the heap (a
+// decompressor's state) for withImages to return the garbage to the host
+// at once; below it a forced collection costs more than it gives back.
+const freeAfterLoad = 1 << 20
+
+// heapAllocs is the number of bytes allocated in the heap so far.
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // checkImage reports whether path names a regular file this process can

@@ -401,3 +401,38 @@ func TestLongModeSregs(t *testing.T) {
 		t.Errorf("regs %+v", r)
 	}
 }
+
+// TestLoadELFZeroesBSS: the part of a segment beyond its file bytes is
+// zeroed over whatever memory held, across several zero chunks.
+func TestLoadELFZeroesBSS(t *testing.T) {
+	code := []byte{0xF4, 0xEB, 0xFD}
+	tests := []struct {
+		name  string
+		memsz uint64
+	}{
+		{"less than a chunk", 0x3000},
+		{"exactly a chunk", uint64(len(code)) + zeroChunk},
+		{"several chunks and a tail", 3*zeroChunk + 0x1234},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMem(t, 32<<20)
+			dirty := bytes.Repeat([]byte{0xCC}, int(tt.memsz)+4096)
+			if err := m.WriteAt(dirty, 0x200000); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(m, Config{Kernel: fakeELF(0x200000, 0x200000, 0x200000, code, tt.memsz), E820: MemoryMap(32<<20, 0), LowRAMEnd: 32 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := read(t, m, 0x200000, len(dirty))
+			bss := got[len(code):tt.memsz]
+			if n := bytes.Count(bss, []byte{0}); n != len(bss) {
+				t.Fatalf("%d of %d bss bytes not zeroed", len(bss)-n, len(bss))
+			}
+			if !bytes.Equal(got[tt.memsz:], dirty[tt.memsz:]) {
+				t.Fatal("zeroing ran past the segment")
+			}
+		})
+	}
+}

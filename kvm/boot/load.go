@@ -250,8 +250,12 @@ func placeInitrd(mem Memory, cfg Config, res *Result, maxAddr uint64) error {
 	return nil
 }
 
+// zeroChunk is the size of the zero buffer zeroFill writes from: small,
+// because it is heap the VMM would otherwise hold until a collection.
+const zeroChunk = 64 << 10
+
 func zeroFill(mem Memory, addr, n uint64) error {
-	zero := make([]byte, min(n, 1<<20))
+	zero := make([]byte, min(n, zeroChunk))
 	for n > 0 {
 		c := min(n, uint64(len(zero)))
 		if err := mem.WriteAt(zero[:c], addr); err != nil {
