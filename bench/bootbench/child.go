@@ -12,6 +12,7 @@ import (
 
 	"github.com/govirt/govirt/kvm"
 	"github.com/govirt/govirt/kvm/cpuid"
+	"github.com/govirt/govirt/kvm/vmm"
 )
 
 // ChildFlag is the hidden flag of a benchmark binary that makes it run one
@@ -39,6 +40,9 @@ func RunChild(args []string, stdout, stderr io.Writer) int {
 		hidden = strings.Split(*hide, ",")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The same runtime settings as govirt's VMM process, so that the
+	// memory columns compare like with like.
+	vmm.ConfigureRuntime(1)
 	m, err := kvm.New(kvm.Config{
 		MemoryBytes: *memMiB << 20, VCPUs: 1, Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline,
 		SerialOut: stdout, OnReboot: kvm.RebootStop, Logger: log,
@@ -62,6 +66,7 @@ func RunChild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "GOVIRT-EXIT error: %v\n", err)
 		return 1
 	}
+	vmm.SettleRuntime()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

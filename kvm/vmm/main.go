@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -59,9 +59,6 @@ func Main(args []string) int {
 
 // run starts the domain, serves it and tears it down.
 func run(cfg *Config, log *slog.Logger, ready *os.File) error {
-	// The VMM's own heap is small next to guest RAM; collect it eagerly so
-	// that it stays small.
-	debug.SetGCPercent(25)
 	t0 := time.Now()
 	// Catch termination signals from the start: one that arrives before
 	// the domain runs is served once it does.
@@ -75,6 +72,7 @@ func run(cfg *Config, log *slog.Logger, ready *os.File) error {
 	if err != nil {
 		return err
 	}
+	ConfigureRuntime(v.plan.vcpus)
 	if err := v.start(); err != nil {
 		return errors.Join(err, v.teardown())
 	}
@@ -85,7 +83,7 @@ func run(cfg *Config, log *slog.Logger, ready *os.File) error {
 	state := v.state
 	v.mu.Unlock()
 	log.Info("domain started", "pid", v.pid, "state", state, "vcpus", v.plan.vcpus,
-		"memory_kib", v.def.Memory, "setup", time.Since(t0))
+		"memory_kib", v.def.Memory, "gomaxprocs", runtime.GOMAXPROCS(0), "setup", time.Since(t0))
 	if ready != nil {
 		if _, err := io.WriteString(ready, "ready\n"); err != nil {
 			log.Warn("report readiness", "err", err)
@@ -94,9 +92,7 @@ func run(cfg *Config, log *slog.Logger, ready *os.File) error {
 			log.Warn("report readiness", "err", err)
 		}
 	}
-	// Start-up garbage (the parsed XML, the kernel image) goes back to the
-	// host now rather than at the next collection.
-	debug.FreeOSMemory()
+	SettleRuntime()
 	go func() {
 		select {
 		case s := <-sigs:

@@ -76,6 +76,7 @@ func Spawn(ctx context.Context, binary string, binaryArgs []string, cfg *Config)
 	args := append(append([]string(nil), binaryArgs...), "-config", path, "-ready-fd", "3")
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Env = vmmEnv(cfg)
 	cmd.ExtraFiles = []*os.File{pw}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
