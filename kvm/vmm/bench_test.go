@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,47 +102,110 @@ func BenchmarkSpawnToFirstConsoleByte(b *testing.B) {
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/first-byte")
 }
 
-// smapsRSS returns a process's total RSS, the RSS of its largest mapping
-// (guest RAM) and its anonymous (private) RSS, in KiB.
-func smapsRSS(b *testing.B, pid int) (total, guest, anon uint64) {
+// smapsUsage is a process's memory from /proc/PID/smaps, in KiB: RSS,
+// PSS (shared pages divided among the processes mapping them), private
+// (Private_Clean + Private_Dirty: pages no other process maps) and
+// anonymous, each for the whole process and for guest RAM.
+type smapsUsage struct {
+	rss, pss, private, anon                     uint64
+	guestRSS, guestPSS, guestPrivate, guestAnon uint64
+}
+
+// overhead is u beyond guest RAM, in MiB: RSS, PSS, private, anonymous.
+func (u smapsUsage) overhead() (rss, pss, private, anon float64) {
+	mib := func(total, guest uint64) float64 { return float64(total-guest) / 1024 }
+	return mib(u.rss, u.guestRSS), mib(u.pss, u.guestPSS), mib(u.private, u.guestPrivate), mib(u.anon, u.guestAnon)
+}
+
+// readSmaps reads a VMM's smaps. Guest RAM is the anonymous mapping of
+// guestKiB (the kernel may have merged it with a small neighbour, so up to
+// 2 MiB more).
+func readSmaps(b *testing.B, pid int, guestKiB uint64) smapsUsage {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	var size, biggest uint64
-	sc := bufio.NewScanner(f)
+	u, err := parseSmapsUsage(f, guestKiB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return u
+}
+
+func parseSmapsUsage(r io.Reader, guestKiB uint64) (smapsUsage, error) {
+	var u smapsUsage
+	var inGuest, guestSeen bool
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
+		if len(fields) == 0 {
 			continue
 		}
-		v, err := strconv.ParseUint(fields[1], 10, 64)
-		switch {
-		case err != nil:
-		case fields[0] == "Size:":
-			size = v
-		case fields[0] == "Rss:":
-			total += v
-			if size > biggest {
-				biggest, guest = size, v
+		if !strings.HasSuffix(fields[0], ":") {
+			// A mapping: start-end perms offset dev inode [path].
+			var start, end uint64
+			if _, err := fmt.Sscanf(fields[0], "%x-%x", &start, &end); err != nil {
+				return u, fmt.Errorf("smaps line %q: %w", sc.Text(), err)
 			}
-		case fields[0] == "Anonymous:":
-			anon += v
+			kib := (end - start) >> 10
+			inGuest = len(fields) == 5 && kib >= guestKiB && kib <= guestKiB+2048
+			guestSeen = guestSeen || inGuest
+			continue
+		}
+		var total, guest *uint64
+		switch fields[0] {
+		case "Rss:":
+			total, guest = &u.rss, &u.guestRSS
+		case "Pss:":
+			total, guest = &u.pss, &u.guestPSS
+		case "Private_Clean:", "Private_Dirty:":
+			total, guest = &u.private, &u.guestPrivate
+		case "Anonymous:":
+			total, guest = &u.anon, &u.guestAnon
+		default:
+			continue
+		}
+		if len(fields) < 2 {
+			return u, fmt.Errorf("smaps line %q has no value", sc.Text())
+		}
+		v, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil {
+			return u, fmt.Errorf("smaps line %q: %w", sc.Text(), err)
+		}
+		*total += v
+		if inGuest {
+			*guest += v
 		}
 	}
-	return total, guest, anon
+	if err := sc.Err(); err != nil {
+		return u, err
+	}
+	if !guestSeen {
+		return u, fmt.Errorf("no mapping of %d KiB (guest ram) in smaps", guestKiB)
+	}
+	return u, nil
 }
 
 // BenchmarkVMMRSSOverhead: the VMM's resident memory beyond the guest
 // pages it touched, for 1 vCPU and 128 MiB, once the guest has booted.
+// It reports the overhead's RSS, PSS, private and anonymous MiB:
+//   - RSS counts every page of the binary the VMM has mapped. Those are
+//     shared through the page cache with every other VMM and the daemon
+//     (here: with the benchmark process, when it is the VMM binary).
+//   - PSS divides each shared page among the processes mapping it.
+//   - private is what no other process maps: with GOVIRT_VMM_BINARY set to
+//     a binary nothing else runs, that includes the binary's pages too.
+//   - anonymous is the VMM's own memory (Go heap, stacks, runtime
+//     metadata), what each more guest costs.
 func BenchmarkVMMRSSOverhead(b *testing.B) {
 	requireKVM(b)
 	img := testGuest(b)
-	var sum, private uint64
+	const memKiB = 128 << 10
+	var rss, pss, private, anon float64
 	for i := 0; i < b.N; i++ {
 		path := filepath.Join(b.TempDir(), "console")
-		cfg, cleanup := benchConfig(b, "rss", domainXML(img, "rss", guestOpts{cmdline: "govirt.test=halt",
+		cfg, cleanup := benchConfig(b, "rss", domainXML(img, "rss", guestOpts{cmdline: "govirt.test=halt", memKiB: memKiB,
 			serial: fmt.Sprintf("<serial type='file'><source path='%s'/></serial>", path)}))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		p, err := Spawn(ctx, benchVMMBinary(), []string{"__vmm"}, cfg)
@@ -158,19 +222,19 @@ func BenchmarkVMMRSSOverhead(b *testing.B) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		// Let the VMM settle (a GC cycle after start).
+		// Let the VMM settle (SettleRuntime after start).
 		time.Sleep(300 * time.Millisecond)
-		total, guest, anon := smapsRSS(b, p.PID)
-		sum += total - guest
-		private += anon - guest
+		r, p2, pr, a := readSmaps(b, p.PID, memKiB).overhead()
+		rss, pss, private, anon = rss+r, pss+p2, private+pr, anon+a
 		cancel()
 		benchDestroy(b, cfg, p)
 		cleanup()
 	}
-	b.ReportMetric(float64(sum)/float64(b.N)/1024, "MiB-overhead")
-	// The rest of the overhead is the binary's pages, shared by every VMM
-	// (and the daemon) through the page cache.
-	b.ReportMetric(float64(private)/float64(b.N)/1024, "MiB-private-overhead")
+	n := float64(b.N)
+	b.ReportMetric(rss/n, "MiB-overhead-rss")
+	b.ReportMetric(pss/n, "MiB-overhead-pss")
+	b.ReportMetric(private/n, "MiB-overhead-private")
+	b.ReportMetric(anon/n, "MiB-overhead-anon")
 }
 
 // BenchmarkSpawn20Concurrent: 20 VMMs spawned at once, time until every
@@ -214,4 +278,59 @@ func BenchmarkSpawn20Concurrent(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/20-running")
+}
+
+func TestParseSmapsUsage(t *testing.T) {
+	const smaps = `00400000-00996000 r-xp 00000000 fe:01 123 /usr/bin/govirt
+Rss:                4000 kB
+Pss:                2000 kB
+Private_Clean:         0 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+7f1000000000-7f1008021000 rw-p 00000000 00:00 0 
+Rss:                1284 kB
+Pss:                1284 kB
+Private_Clean:         0 kB
+Private_Dirty:      1284 kB
+Anonymous:          1284 kB
+7f2000000000-7f2000400000 rw-p 00000000 00:00 0 
+Rss:                1000 kB
+Pss:                1000 kB
+Private_Clean:         0 kB
+Private_Dirty:      1000 kB
+Anonymous:          1000 kB
+`
+	tests := []struct {
+		name     string
+		smaps    string
+		guestKiB uint64
+		want     smapsUsage
+		wantErr  string
+	}{
+		{"guest merged with a neighbour", smaps, 128 << 10, smapsUsage{
+			rss: 6284, pss: 4284, private: 2284, anon: 2284,
+			guestRSS: 1284, guestPSS: 1284, guestPrivate: 1284, guestAnon: 1284}, ""},
+		{"no guest mapping", smaps, 256 << 10, smapsUsage{}, "no mapping"},
+		{"bad value", "7f2000000000-7f2000400000 rw-p 00000000 00:00 0 \nRss: many kB\n", 4 << 10, smapsUsage{}, "many"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := parseSmapsUsage(strings.NewReader(tt.smaps), tt.guestKiB)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u != tt.want {
+				t.Fatalf("got %+v, want %+v", u, tt.want)
+			}
+			if rss, pss, private, anon := u.overhead(); rss != 5000.0/1024 || pss != 3000.0/1024 || private != 1000.0/1024 || anon != 1000.0/1024 {
+				t.Fatalf("overhead %v %v %v %v", rss, pss, private, anon)
+			}
+		})
+	}
 }
