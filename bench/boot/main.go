@@ -36,6 +36,7 @@ func run() error {
 	withQEMU := flag.Bool("qemu", false, "also boot under QEMU (about 90 s to the banner where KVM emulates kernel mode)")
 	qemuBin := flag.String("qemu-bin", "qemu-system-x86_64", "QEMU binary")
 	qemuTimeout := flag.Duration("qemu-timeout", 5*time.Minute, "how long the QEMU leg may run")
+	emulated := flag.Bool("emulated-host-cmdline", true, "on a host that emulates guest kernel mode (kvm_pvm), add bootbench.EmulatedHostCmdline (skip slow initcalls, dilate guest time)")
 	extra := flag.String("cmdline-extra", "", "appended to the kernel command line of both legs")
 	outDir := flag.String("out", "bench/results", "directory for the Markdown report (empty: stdout only)")
 	console := flag.Bool("console", false, "print each leg's console after the table")
@@ -65,6 +66,9 @@ func run() error {
 	}
 	spec := bootbench.Spec{Kernel: *kernel, Initrd: initrd, MemoryMiB: *memMiB, Timeout: *timeout,
 		Cmdline: bootbench.BaseCmdline() + " rdinit=/init"}
+	if *emulated && bootbench.EmulatedHost() {
+		spec.Cmdline += " " + bootbench.EmulatedHostCmdline()
+	}
 	if *extra != "" {
 		spec.Cmdline += " " + *extra
 	}

@@ -18,13 +18,15 @@ import (
 type Milestone struct{ Name, Text string }
 
 // Milestones in boot order: the kernel banner, its command line and e820
-// map (early console), the initramfs unpacking, our /init's first line
+// map (early console), the initramfs unpacking, the kernel starting
+// /init (the end of its own boot), our /init's first line
 // (written right after the boot-marker port) and busybox running.
 var Milestones = []Milestone{
 	{"banner", "Linux version"},
 	{"cmdline", "Command line:"},
 	{"e820", "BIOS-e820:"},
 	{"initramfs", "Trying to unpack rootfs"},
+	{"run-init", "Run /init as init process"},
 	{"init", "GOVIRT-INIT"},
 	{"busybox", "GOVIRT-SHELL"},
 }
@@ -56,6 +58,59 @@ func BaseCmdline() string {
 		bits = append(bits, strconv.Itoa(clearCPUIDBits[f]))
 	}
 	return "console=ttyS0 earlyprintk=serial,ttyS0,115200 noxsave nosmap nosmep panic=-1 clearcpuid=" + strings.Join(bits, ",")
+}
+
+// SlowInitcalls are the Debian 6.1 cloud kernel's initcalls that take
+// tens of seconds each where guest kernel mode is emulated (measured with
+// initcall_debug and sampling the vCPU's RIP) and that a VM booting to a
+// busybox init does not need:
+//   - ftrace_check_for_weak_functions: a worker looks up every one of
+//     ~37,700 ftrace records in kallsyms (~75 s);
+//   - trace_eval_init, tracer_init_tracefs: rewrite the print formats of
+//     every trace event and build tracefs (~75 s and ~130 s);
+//   - slab_sysfs_init: sysfs directories of every slab cache (~55 s);
+//   - load_system_certificate_list: parses the built-in X.509
+//     certificates (~130 s); modules then load unverified (tainted);
+//   - the BPF kfunc registrations, the first of which parses and verifies
+//     the kernel's whole BTF (~45-55 s);
+//   - crypto_kdf108_init, blake2s_mod_init: self-tests (~6 s each).
+var SlowInitcalls = []string{
+	"ftrace_check_for_weak_functions", "trace_eval_init", "tracer_init_tracefs", "slab_sysfs_init",
+	"load_system_certificate_list", "cubictcp_register", "bpf_rstat_kfunc_init", "bpf_key_sig_kfuncs_init",
+	"kfunc_init", "bpf_prog_test_run_init", "bpf_tcp_ca_kfunc_init", "crypto_kdf108_init", "blake2s_mod_init",
+}
+
+// EmulatedTSCkHz is the TSC frequency EmulatedHostCmdline makes the guest
+// believe in: about 8 times a real one (2-3.5 GHz), so the guest's clock
+// runs that much slower than the host's. Where kernel mode is emulated a
+// timer tick costs several milliseconds, and at HZ=250 ticks alone took
+// most of the vCPU; with time dilated they take a few percent. Timeouts
+// inside the guest stretch by the same factor.
+const EmulatedTSCkHz = 20_000_000
+
+// EmulatedHostCmdline is what BaseCmdline needs besides on a host that
+// emulates guest kernel mode (kvm_pvm), to get a stock kernel to its init
+// in minutes rather than never: skip SlowInitcalls and the crypto
+// self-tests (cryptomgr.notests: 8192-bit DH tests ran for minutes), no
+// page zeroing on allocation, no page-table isolation (a CR3 switch at
+// every kernel entry), TSC as the only clock with the dilated frequency
+// (no kvm-clock, no ACPI PM timer to recalibrate it against) and the
+// initramfs unpacked before the initcalls that follow it (the
+// asynchronous unpacking never finished there).
+func EmulatedHostCmdline() string {
+	return strings.Join([]string{
+		"initcall_blacklist=" + strings.Join(SlowInitcalls, ","),
+		"cryptomgr.notests", "init_on_alloc=0", "nopti",
+		"no-kvmclock", "clocksource=tsc", "tsc=reliable", "tsc_early_khz=" + strconv.Itoa(EmulatedTSCkHz), "pmtmr=0",
+		"initramfs_async=0",
+	}, " ")
+}
+
+// EmulatedHost reports whether this host's KVM emulates guest kernel mode
+// (the kvm_pvm module), where EmulatedHostCmdline applies.
+func EmulatedHost() bool {
+	_, err := os.Stat("/sys/module/kvm_pvm")
+	return err == nil
 }
 
 // Spec is what to boot.
