@@ -23,4 +23,22 @@
 // runs on) the kernel needs CPU features hidden and a particular command
 // line; Cmdline is the one place that line is built, and
 // examples/nested-host-linux.xml is the domain the test starts from.
+//
+// Running it (root, /dev/kvm, busybox-static, e2fsprogs, util-linux):
+//
+//	GOVIRT_LINUX_KERNEL=/tmp/k/root/boot/vmlinuz-6.1.0-56-cloud-amd64 \
+//	  go test -v -run TestStockLinuxBoot -timeout 40m ./test/linux
+//
+// GOVIRT_LINUX_KERNEL names an unpacked kernel package's vmlinuz (modules
+// in <root>/lib/modules/<version>); without it the test downloads
+// linux-image-cloud-amd64 with apt-get download. GOVIRT_LINUX_TIMEOUT (a Go
+// duration, default 25m, capped by go test's own deadline) bounds the run;
+// GOVIRT_LINUX_CMDLINE_EXTRA adds kernel parameters. -short skips the
+// boot; the other tests need no privileges.
+//
+// On a kvm_pvm host the boot test skips unless GOVIRT_LINUX_ON_PVM=1: the
+// kernel starts /init there after about four minutes, but kvm_pvm does not
+// deliver an unmodified kernel's user-mode syscall, so /init's first
+// system call faults and the kernel panics (bench/README.md). With the
+// variable set the test runs and fails at that point, showing the panic.
 package linux

@@ -18,32 +18,42 @@ import (
 )
 
 func TestCmdline(t *testing.T) {
-	base := bootbench.BaseCmdline()
+	base := bootbench.BaseCmdline() + " rdinit=/init initramfs_async=0"
+	emulated := strings.Fields(bootbench.EmulatedHostCmdline())
 	tests := []struct {
-		name, extra, want string
+		name     string
+		emulated bool
+		extra    string
+		want     string
 	}{
-		{name: "no extra", extra: "", want: base + " rdinit=/init initramfs_async=0"},
-		{name: "blank extra", extra: " \t ", want: base + " rdinit=/init initramfs_async=0"},
-		{name: "extra words appended once spaced", extra: "  lpj=4000000\tquiet ", want: base + " rdinit=/init initramfs_async=0 lpj=4000000 quiet"},
+		{name: "hardware host", want: base},
+		{name: "blank extra", extra: " \t ", want: base},
+		{name: "extra words appended", extra: "  lpj=4000000\tquiet ", want: base + " lpj=4000000 quiet"},
+		{name: "repeated word kept once", extra: "rdinit=/init quiet", want: base + " quiet"},
+		{name: "emulating host", emulated: true, want: base + " " + strings.Join(slices.DeleteFunc(slices.Clone(emulated), func(w string) bool { return w == "initramfs_async=0" }), " ")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := cmdline(tc.extra); got != tc.want {
-				t.Fatalf("cmdline(%q) = %q, want %q", tc.extra, got, tc.want)
+			if got := cmdline(tc.emulated, tc.extra); got != tc.want {
+				t.Fatalf("cmdline(%v, %q) =\n%q\nwant\n%q", tc.emulated, tc.extra, got, tc.want)
 			}
 		})
 	}
 	t.Run("environment", func(t *testing.T) {
-		t.Setenv(CmdlineExtraEnv, "tsc=reliable")
-		if got := Cmdline(); !strings.HasSuffix(got, " initramfs_async=0 tsc=reliable") {
-			t.Fatalf("Cmdline() = %q, want $%s appended", got, CmdlineExtraEnv)
+		t.Setenv(CmdlineExtraEnv, "ignore_loglevel")
+		got := Cmdline()
+		if !strings.HasPrefix(got, base) || !strings.HasSuffix(got, " ignore_loglevel") {
+			t.Fatalf("Cmdline() = %q, want the base first and $%s last", got, CmdlineExtraEnv)
+		}
+		if want := bootbench.EmulatedHost(); strings.Contains(got, emulated[0]) != want {
+			t.Fatalf("Cmdline() = %q: the emulating host's words there = %v, want %v", got, !want, want)
 		}
 	})
 }
 
 // TestExample keeps examples/nested-host-linux.xml in step with the code:
 // govirt accepts it, it hides exactly bootbench.HiddenFeatures and its
-// command line is Cmdline's.
+// command line is Cmdline's on a host that emulates kernel mode.
 func TestExample(t *testing.T) {
 	def := loadExample(t)
 	if err := vmm.Check(def); err != nil {
@@ -68,7 +78,7 @@ func TestExample(t *testing.T) {
 		}
 	})
 	t.Run("command line", func(t *testing.T) {
-		if want := cmdline(""); def.OS.Cmdline != want {
+		if want := cmdline(true, ""); def.OS.Cmdline != want {
 			t.Fatalf("the example's command line is\n%q\nCmdline() is\n%q\n(update examples/nested-host-linux.xml and its comment)", def.OS.Cmdline, want)
 		}
 	})
