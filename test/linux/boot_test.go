@@ -347,7 +347,7 @@ func TestStockLinuxBoot(t *testing.T) {
 		{name: "kernel powers down", marker: "reboot: Power down"},
 	}
 	con := newConsoleFile(consolePath, start)
-	reached := followConsole(ctx, t, con, dom, phases)
+	reached := followConsole(ctx, t, con, dom, phases, created)
 
 	// Every module printed its line before the modules phase.
 	modulesAt := con.find(PhasePrefix+"modules", 0)
@@ -373,33 +373,20 @@ func TestStockLinuxBoot(t *testing.T) {
 		t.Errorf("the guest left the ext2 file system unclean: e2fsck: %v\n%s", err, out)
 	}
 
-	var tbl strings.Builder
-	w := tabwriter.NewWriter(&tbl, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(w, "since Create\tstep\n")
-	fmt.Fprintf(w, "%10.1fs\tCreate returned (VMM running)\n", created.Seconds())
-	for _, m := range milestones() {
-		if i := con.find(m.marker, 0); i >= 0 {
-			fmt.Fprintf(w, "%10.1fs\tkernel: %s\n", con.lines[i].at.Seconds(), m.name)
-		} else {
-			fmt.Fprintf(w, "%11s\tkernel: %s (not seen)\n", "-", m.name)
-		}
-	}
-	for i, p := range phases {
-		fmt.Fprintf(w, "%10.1fs\t%s\n", reached[i].Seconds(), p.name)
-	}
-	fmt.Fprintf(w, "%10.1fs\tdomain shut off\n", ended.Seconds())
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("phase times (guest %s, address %s):\n%s", release, guestIP, tbl.String())
+	t.Logf("phase times (guest %s, address %s):\n%s", release, guestIP, timeTable(con, created, phases, reached, ended))
 }
 
 // followConsole waits for the phases in order and returns when each was
 // seen. It fails on a GOVIRT-FAIL line, a failed check, the domain ending
 // early or the deadline, showing the console's last lines.
-func followConsole(ctx context.Context, t *testing.T, con *consoleFile, dom *api.Domain, phases []phase) []time.Duration {
+func followConsole(ctx context.Context, t *testing.T, con *consoleFile, dom *api.Domain, phases []phase, created time.Duration) []time.Duration {
 	t.Helper()
 	reached := make([]time.Duration, 0, len(phases))
+	defer func() {
+		if t.Failed() {
+			t.Logf("how far it got:\n%s", timeTable(con, created, phases, reached, -1))
+		}
+	}()
 	from := 0
 	lastState := time.Now()
 	for {
@@ -456,6 +443,37 @@ func followConsole(ctx context.Context, t *testing.T, con *consoleFile, dom *api
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// timeTable shows when each kernel milestone and phase was seen (phases
+// beyond reached as not reached) and, unless ended is negative, when the
+// domain shut off; times since Create was called.
+func timeTable(con *consoleFile, created time.Duration, phases []phase, reached []time.Duration, ended time.Duration) string {
+	var tbl strings.Builder
+	w := tabwriter.NewWriter(&tbl, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "since Create\tstep\n")
+	fmt.Fprintf(w, "%10.1fs\tCreate returned (VMM running)\n", created.Seconds())
+	for _, m := range milestones() {
+		if i := con.find(m.marker, 0); i >= 0 {
+			fmt.Fprintf(w, "%10.1fs\tkernel: %s\n", con.lines[i].at.Seconds(), m.name)
+		} else {
+			fmt.Fprintf(w, "%11s\tkernel: %s (not seen)\n", "-", m.name)
+		}
+	}
+	for i, p := range phases {
+		if i < len(reached) {
+			fmt.Fprintf(w, "%10.1fs\t%s\n", reached[i].Seconds(), p.name)
+		} else {
+			fmt.Fprintf(w, "%11s\t%s (not reached)\n", "-", p.name)
+		}
+	}
+	if ended >= 0 {
+		fmt.Fprintf(w, "%10.1fs\tdomain shut off\n", ended.Seconds())
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Sprintf("format the table: %v", err)
+	}
+	return tbl.String()
 }
 
 // checkDHCPLine checks "ip=A/N router=R uptime=..." from /init: A in the

@@ -542,3 +542,41 @@ func TestConsoleFile(t *testing.T) {
 		t.Errorf("tail(2):\n%s", tail)
 	}
 }
+
+func TestTimeTable(t *testing.T) {
+	con := &consoleFile{lines: []consoleLine{
+		{at: 14 * time.Second, text: "[    0.000000] Linux version 6.1.0"},
+		{at: 181 * time.Second, text: "[   16.976145] Run /init as init process"},
+	}}
+	phases := []phase{{name: "/init runs"}, {name: "final marker"}}
+	tests := []struct {
+		name    string
+		reached []time.Duration
+		ended   time.Duration
+		want    []string
+		not     []string
+	}{
+		{name: "failed early", reached: nil, ended: -1,
+			want: []string{"14.0s kernel: kernel banner", "181.0s kernel: kernel runs /init", "kernel: initramfs unpacked (not seen)", "/init runs (not reached)", "final marker (not reached)"},
+			not:  []string{"domain shut off"}},
+		{name: "complete", reached: []time.Duration{182 * time.Second, 200 * time.Second}, ended: 201 * time.Second,
+			want: []string{"182.0s /init runs", "200.0s final marker", "201.0s domain shut off", "0.5s Create returned"},
+			not:  []string{"not reached"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := timeTable(con, 500*time.Millisecond, phases, tc.reached, tc.ended)
+			flat := strings.Join(strings.Fields(got), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(flat, w) {
+					t.Errorf("table lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(flat, n) {
+					t.Errorf("table has %q:\n%s", n, got)
+				}
+			}
+		})
+	}
+}
