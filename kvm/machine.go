@@ -238,11 +238,11 @@ func (m *Machine) init() error {
 	defer func() { m.log.Debug("machine created", phases...) }()
 	// Fail before creating anything if the images cannot be opened; they
 	// are read when a boot loads them.
-	if err := checkImage(cfg.Kernel); err != nil {
+	if err := boot.CheckImage(cfg.Kernel); err != nil {
 		return fmt.Errorf("new machine: read kernel: %w", err)
 	}
 	if cfg.Initrd != "" {
-		if err := checkImage(cfg.Initrd); err != nil {
+		if err := boot.CheckImage(cfg.Initrd); err != nil {
 			return fmt.Errorf("new machine: read initrd: %w", err)
 		}
 	}
@@ -534,20 +534,6 @@ func heapAllocs() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
-}
-
-// checkImage reports whether path names a regular file this process can
-// open.
-func checkImage(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	return errors.Join(err, f.Close())
 }
 
 // guestReboot handles a reboot request from the guest (device callbacks

@@ -316,7 +316,7 @@ func DSDT() ([]byte, error) {
 	ecam := Device("MRES",
 		Name("_HID", pnp0c02),
 		Name("_UID", String("pci-ecam")),
-		Name("_CRS", ResourceTemplate(Memory32Fixed(uint32(layout.ECAMBase), uint32(layout.ECAMBuses)<<20))),
+		Name("_CRS", ResourceTemplate(Memory32Fixed(layout.ECAMBase, layout.ECAMSize))),
 	)
 	com1 := Device("COM1",
 		Name("_HID", pnp0501),

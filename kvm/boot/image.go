@@ -22,18 +22,11 @@ type Image struct {
 // bytes. Every call reads the file again: a file changed since the last
 // load is loaded as it is now. The caller closes the image.
 func ReadImage(path string, limit int64) (*Image, error) {
-	f, err := os.Open(path)
+	f, fi, err := openImage(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
 	size := fi.Size()
 	if size > limit {
 		return nil, fmt.Errorf("%s has %d bytes, more than the %d that fit", path, size, limit)
@@ -64,6 +57,32 @@ func ReadImage(path string, limit int64) (*Image, error) {
 		return nil, errors.Join(fmt.Errorf("read %s: %w", path, err), img.Close())
 	}
 	return img, nil
+}
+
+// CheckImage reports whether path names a regular file this process can
+// open: what ReadImage needs, checked without reading it.
+func CheckImage(path string) error {
+	f, _, err := openImage(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openImage opens the regular file at path.
+func openImage(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err != nil {
+		return nil, nil, errors.Join(err, f.Close())
+	}
+	return f, fi, nil
 }
 
 // Bytes returns the image's contents, valid until Close.
