@@ -1,8 +1,6 @@
 package vmm
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,31 +31,28 @@ func directBuffer() ([]byte, error) {
 	return b, nil
 }
 
-// createImageTemp creates a new temporary file next to path, with
-// O_DIRECT when the filesystem takes it. It reports whether it did.
+// createImageTemp creates a new temporary file next to path and turns
+// O_DIRECT on when the filesystem takes it. It reports whether it did.
 func createImageTemp(path string) (*os.File, bool, error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	for range 16 {
-		var r [6]byte
-		if _, err := rand.Read(r[:]); err != nil {
-			return nil, false, err
-		}
-		name := filepath.Join(dir, "."+base+"."+hex.EncodeToString(r[:])+".tmp")
-		flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC
-		fd, err := unix.Open(name, flags|unix.O_DIRECT, 0o600)
-		direct := err == nil
-		if errors.Is(err, unix.EINVAL) {
-			fd, err = unix.Open(name, flags, 0o600)
-		}
-		if errors.Is(err, unix.EEXIST) {
-			continue
-		}
-		if err != nil {
-			return nil, false, &os.PathError{Op: "create", Path: name, Err: err}
-		}
-		return os.NewFile(uintptr(fd), name), direct, nil
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("create a temporary file next to %s: names taken", path)
+	direct, err := tryDirect(f)
+	if err != nil {
+		return nil, false, errors.Join(err, f.Close(), os.Remove(f.Name()))
+	}
+	return f, direct, nil
+}
+
+// tryDirect turns O_DIRECT on for f where its filesystem allows it (EINVAL
+// where it does not) and reports whether it is on.
+func tryDirect(f *os.File) (bool, error) {
+	err := setDirect(f, true)
+	if errors.Is(err, unix.EINVAL) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // directWriter writes whole aligned chunks to f.
@@ -132,15 +127,15 @@ func setDirect(f *os.File, on bool) error {
 // openImage opens a save image for reading, with O_DIRECT when the
 // filesystem takes it.
 func openImage(path string) (*os.File, bool, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECT, 0)
-	direct := err == nil
-	if errors.Is(err, unix.EINVAL) {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, false, err
 	}
-	return os.NewFile(uintptr(fd), path), direct, nil
+	direct, err := tryDirect(f)
+	if err != nil {
+		return nil, false, errors.Join(err, f.Close())
+	}
+	return f, direct, nil
 }
 
 // directReader reads f in whole aligned chunks.
