@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/google/uuid"
@@ -68,6 +69,50 @@ func (t *objects[O]) add(name string, u uuid.UUID, o *O) {
 func (t *objects[O]) remove(name string, u uuid.UUID) {
 	delete(t.byName, name)
 	delete(t.byUUID, u)
+}
+
+// objState is what the list calls need of a network or pool object.
+type objState interface {
+	// state reports whether the object is active, persistent (has a
+	// config) and autostarted.
+	state() (active, persistent, autostart bool)
+}
+
+// listNames returns, sorted, the names of t's active objects (active) or of
+// its inactive persistent ones (!active), as virConnectList* and
+// virConnectListDefined* do. Precondition: in.mu held.
+func listNames[O any, P interface {
+	*O
+	objState
+}](t objects[O], active bool) []string {
+	var names []string
+	for name, o := range t.byName {
+		if a, persistent, _ := P(o).state(); a == active && (active || persistent) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// listMatching returns t's objects that flags select, sorted by name, as
+// virConnectListAll* does. Precondition: in.mu held.
+func listMatching[O any, P interface {
+	*O
+	objState
+}](t objects[O], flags api.ListFlags) []*O {
+	var names []string
+	for name, o := range t.byName {
+		if flags.Match(P(o).state()) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	out := make([]*O, len(names))
+	for i, name := range names {
+		out[i] = t.byName[name]
+	}
+	return out
 }
 
 func newInstance(ctx context.Context, configDir, runDir string, system bool) (*instance, error) {

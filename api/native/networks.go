@@ -3,7 +3,6 @@ package native
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/google/uuid"
 
@@ -19,6 +18,10 @@ type netObj struct {
 	config    *xmlconf.Network // nil for a transient network
 	live      *xmlconf.Network // non-nil while active
 	autostart bool
+}
+
+func (n *netObj) state() (active, persistent, autostart bool) {
+	return n.live != nil, n.config != nil, n.autostart
 }
 
 func (n *netObj) ref() api.NetworkRef { return api.NetworkRef{Name: n.name, UUID: n.uuid} }
@@ -100,14 +103,9 @@ func (in *instance) loadNetworksLocked(ctx context.Context) error {
 func (c *conn) listNetworks(ctx context.Context, active bool) ([]string, error) {
 	var names []string
 	err := c.in.view(ctx, func() error {
-		for name, n := range c.in.networks.byName {
-			if (n.live != nil) == active && (active || n.config != nil) {
-				names = append(names, name)
-			}
-		}
+		names = listNames(c.in.networks, active)
 		return nil
 	})
-	sort.Strings(names)
 	return names, err
 }
 
@@ -130,14 +128,11 @@ func (c *conn) NumOfDefinedNetworks(ctx context.Context) (int, error) {
 func (c *conn) ListAllNetworks(ctx context.Context, flags api.ListFlags) ([]api.NetworkRef, error) {
 	var out []api.NetworkRef
 	err := c.in.view(ctx, func() error {
-		for _, n := range c.in.networks.byName {
-			if flags.Match(n.live != nil, n.config != nil, n.autostart) {
-				out = append(out, n.ref())
-			}
+		for _, o := range listMatching(c.in.networks, flags) {
+			out = append(out, o.ref())
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, err
 }
 

@@ -25,6 +25,10 @@ type poolObj struct {
 	sp *storage.Pool
 }
 
+func (p *poolObj) state() (active, persistent, autostart bool) {
+	return p.live != nil, p.config != nil, p.autostart
+}
+
 func (p *poolObj) ref() api.PoolRef { return api.PoolRef{Name: p.name, UUID: p.uuid} }
 
 func (p *poolObj) def() *xmlconf.StoragePool {
@@ -173,14 +177,9 @@ func (in *instance) saveLivePoolLocked(ctx context.Context, p *poolObj) error {
 func (c *conn) listPools(ctx context.Context, active bool) ([]string, error) {
 	var names []string
 	err := c.in.view(ctx, func() error {
-		for name, p := range c.in.pools.byName {
-			if (p.live != nil) == active && (active || p.config != nil) {
-				names = append(names, name)
-			}
-		}
+		names = listNames(c.in.pools, active)
 		return nil
 	})
-	sort.Strings(names)
 	return names, err
 }
 
@@ -203,14 +202,11 @@ func (c *conn) NumOfDefinedStoragePools(ctx context.Context) (int, error) {
 func (c *conn) ListAllStoragePools(ctx context.Context, flags api.ListFlags) ([]api.PoolRef, error) {
 	var out []api.PoolRef
 	err := c.in.view(ctx, func() error {
-		for _, p := range c.in.pools.byName {
-			if flags.Match(p.live != nil, p.config != nil, p.autostart) {
-				out = append(out, p.ref())
-			}
+		for _, o := range listMatching(c.in.pools, flags) {
+			out = append(out, o.ref())
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, err
 }
 
