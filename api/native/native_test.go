@@ -10,10 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/govirt/govirt/api"
 	"github.com/govirt/govirt/test/guest"
+	"github.com/govirt/govirt/test/netns"
 )
 
 // The test binary needs the govirt binary (VMMs and network helpers run in
@@ -26,40 +25,13 @@ var testEnv struct {
 	err    error
 }
 
-// netnsEnv marks the re-executed test binary running in its own network
-// namespace.
-const netnsEnv = "GOVIRT_NATIVE_TEST_NETNS"
-
 func TestMain(m *testing.M) {
-	// As root, run the whole test binary in a network namespace of its own
-	// (VMMs and network helpers inherit it), so bridges, taps and nf_tables
-	// rules never touch the host's network.
-	if os.Geteuid() == 0 && os.Getenv(netnsEnv) == "" {
-		if unshare, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command(unshare, append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), netnsEnv+"=1")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			if err := cmd.Run(); err != nil {
-				if ee, ok := err.(*exec.ExitError); ok {
-					os.Exit(ee.ExitCode())
-				}
-				fmt.Fprintln(os.Stderr, "run tests in a network namespace:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	if os.Getenv(netnsEnv) != "" {
-		if lo, err := netlink.LinkByName("lo"); err == nil {
-			if err := netlink.LinkSetUp(lo); err != nil {
-				fmt.Fprintln(os.Stderr, "bring up lo:", err)
-				os.Exit(1)
-			}
-		}
-	}
+	netns.Isolate()
 	code := m.Run()
 	if testEnv.dir != "" {
-		os.RemoveAll(testEnv.dir)
+		if err := os.RemoveAll(testEnv.dir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove the test binaries:", err)
+		}
 	}
 	os.Exit(code)
 }

@@ -14,40 +14,17 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/govirt/govirt/test/guest"
+	"github.com/govirt/govirt/test/netns"
 )
 
-const netnsEnv = "GOVIRT_E2E_NETNS"
-
 func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 && os.Getenv(netnsEnv) == "" {
-		if unshare, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command(unshare, append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), netnsEnv+"=1")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			if err := cmd.Run(); err != nil {
-				if ee, ok := err.(*exec.ExitError); ok {
-					os.Exit(ee.ExitCode())
-				}
-				fmt.Fprintln(os.Stderr, "run tests in a network namespace:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	if os.Getenv(netnsEnv) != "" {
-		if lo, err := netlink.LinkByName("lo"); err == nil {
-			if err := netlink.LinkSetUp(lo); err != nil {
-				fmt.Fprintln(os.Stderr, "bring up lo:", err)
-				os.Exit(1)
-			}
-		}
-	}
+	netns.Isolate()
 	code := m.Run()
 	if env.dir != "" {
-		os.RemoveAll(env.dir)
+		if err := os.RemoveAll(env.dir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove the test binaries:", err)
+		}
 	}
 	os.Exit(code)
 }

@@ -20,6 +20,7 @@ import (
 	_ "github.com/govirt/govirt/api/native"
 	"github.com/govirt/govirt/bench/bootbench"
 	"github.com/govirt/govirt/network"
+	"github.com/govirt/govirt/test/netns"
 	"github.com/govirt/govirt/xmlconf"
 )
 
@@ -126,7 +127,7 @@ func kernelPath(ctx context.Context, t *testing.T) string {
 	}
 	dir := t.TempDir()
 	var vmlinuz string
-	err := inHostNetNS(func() error {
+	err := netns.InHost(func() error {
 		var err error
 		vmlinuz, err = bootbench.FetchDebianKernel(ctx, dir)
 		return err

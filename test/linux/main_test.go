@@ -1,85 +1,15 @@
 package linux
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
-
 	"testing"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"github.com/govirt/govirt/test/netns"
 )
 
-// hostPIDEnv is set in the re-executed test binary: the pid of the process
-// that started it, whose network namespace is the host's.
-const hostPIDEnv = "GOVIRT_LINUX_HOST_PID"
-
-// TestMain runs the tests, as root, in a network namespace of their own
-// (the binary re-executed under unshare --net), so the networks they make
-// touch nothing of the host's.
+// TestMain runs the tests, as root, in a network namespace of their own, so
+// the networks they make touch nothing of the host's.
 func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 && os.Getenv(hostPIDEnv) == "" {
-		if unshare, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command(unshare, append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), hostPIDEnv+"="+strconv.Itoa(os.Getpid()))
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			if err := cmd.Run(); err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					os.Exit(ee.ExitCode())
-				}
-				fmt.Fprintln(os.Stderr, "run tests in a network namespace:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	if os.Getenv(hostPIDEnv) != "" {
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bring up lo in the test's network namespace:", err)
-			os.Exit(1)
-		}
-	}
+	netns.Isolate()
 	os.Exit(m.Run())
-}
-
-// inHostNetNS runs fn on a thread moved into the host's network namespace
-// (the one the test binary was started in), so that the processes fn
-// starts reach the host's network (apt-get's mirror). Without the
-// re-execution it just runs fn. The thread is discarded afterwards.
-func inHostNetNS(fn func() error) error {
-	pid := os.Getenv(hostPIDEnv)
-	if pid == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the goroutine ends on this thread, and the
-		// runtime then terminates the thread instead of reusing it in the
-		// wrong namespace.
-		runtime.LockOSThread()
-		fd, err := unix.Open("/proc/"+pid+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open the host's network namespace: %w", err)
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		if cerr := unix.Close(fd); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			errc <- fmt.Errorf("enter the host's network namespace: %w", err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
