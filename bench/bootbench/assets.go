@@ -9,6 +9,7 @@ package bootbench
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -157,26 +158,15 @@ func BuildInitramfs(ctx context.Context, dir string, withBusybox bool) (string, 
 	return path, nil
 }
 
-// isStaticELF reports whether b is an ELF executable without a
-// PT_INTERP program header.
+// isStaticELF reports whether b is a 64-bit ELF executable without a
+// PT_INTERP program header (the initramfs has no dynamic loader).
 func isStaticELF(b []byte) bool {
-	if len(b) < 64 || !bytes.HasPrefix(b, []byte("\x7fELF")) || b[4] != 2 {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil || f.Class != elf.ELFCLASS64 {
 		return false
 	}
-	le := func(off, n int) uint64 {
-		var v uint64
-		for i := n - 1; i >= 0; i-- {
-			v = v<<8 | uint64(b[off+i])
-		}
-		return v
-	}
-	phoff, phentsize, phnum := le(32, 8), le(54, 2), le(56, 2)
-	for i := uint64(0); i < phnum; i++ {
-		off := phoff + i*phentsize
-		if off+4 > uint64(len(b)) {
-			return false
-		}
-		if le(int(off), 4) == 3 { // PT_INTERP
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
 			return false
 		}
 	}
