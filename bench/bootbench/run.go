@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/govirt/govirt/test/smaps"
 )
 
 // Milestone is a boot stage, recognised by a console line containing Text.
@@ -375,54 +377,23 @@ func smapsMemory(pid int, ranges [][2]uint64) (Memory, error) {
 }
 
 func parseSmaps(r io.Reader, ranges [][2]uint64) (Memory, error) {
-	var m Memory
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	inGuest := false
-	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			var a, b uint64
-			if _, err := fmt.Sscanf(f[0], "%x-%x", &a, &b); err != nil {
-				continue
+	total, guest, err := smaps.Parse(r, func(m smaps.Mapping) bool {
+		// Guest RAM regions are anonymous NORESERVE mappings; the kernel
+		// merges adjacent ones (the regions below and above the MMIO
+		// hole) into one VMA, so any overlap counts.
+		for _, g := range ranges {
+			if m.Start < g[1] && m.End > g[0] {
+				return true
 			}
-			inGuest = strings.Contains(line, qemuRAMName)
-			// Guest RAM regions are anonymous NORESERVE mappings; the
-			// kernel merges adjacent ones (the regions below and above
-			// the MMIO hole) into one VMA, so any overlap counts.
-			for _, g := range ranges {
-				if a < g[1] && b > g[0] {
-					inGuest = true
-				}
-			}
-			continue
 		}
-		var total, guest *int64
-		switch f[0] {
-		case "Rss:":
-			total, guest = &m.RSS, &m.GuestRSS
-		case "Pss:":
-			total, guest = &m.PSS, &m.GuestPSS
-		case "Private_Clean:", "Private_Dirty:":
-			total, guest = &m.Private, &m.GuestPrivate
-		default:
-			continue
-		}
-		if len(f) < 2 {
-			return Memory{}, fmt.Errorf("smaps: %q: no value", line)
-		}
-		kb, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			return Memory{}, fmt.Errorf("smaps: %q: %w", line, err)
-		}
-		*total += kb << 10
-		if inGuest {
-			*guest += kb << 10
-		}
+		return strings.Contains(m.Line, qemuRAMName)
+	})
+	if err != nil {
+		return Memory{}, err
 	}
-	return m, sc.Err()
+	b := func(kib uint64) int64 { return int64(kib) << 10 }
+	return Memory{
+		RSS: b(total.RSS), PSS: b(total.PSS), Private: b(total.Private),
+		GuestRSS: b(guest.RSS), GuestPSS: b(guest.PSS), GuestPrivate: b(guest.Private),
+	}, nil
 }

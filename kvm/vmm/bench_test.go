@@ -1,18 +1,18 @@
 package vmm
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govirt/govirt/test/smaps"
 )
 
 // benchVMMBinary is the VMM binary the benchmarks spawn: the test binary
@@ -134,57 +134,23 @@ func readSmaps(b *testing.B, pid int, guestKiB uint64) smapsUsage {
 }
 
 func parseSmapsUsage(r io.Reader, guestKiB uint64) (smapsUsage, error) {
-	var u smapsUsage
-	var inGuest, guestSeen bool
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if !strings.HasSuffix(fields[0], ":") {
-			// A mapping: start-end perms offset dev inode [path].
-			var start, end uint64
-			if _, err := fmt.Sscanf(fields[0], "%x-%x", &start, &end); err != nil {
-				return u, fmt.Errorf("smaps line %q: %w", sc.Text(), err)
-			}
-			kib := (end - start) >> 10
-			inGuest = len(fields) == 5 && kib >= guestKiB && kib <= guestKiB+2048
-			guestSeen = guestSeen || inGuest
-			continue
-		}
-		var total, guest *uint64
-		switch fields[0] {
-		case "Rss:":
-			total, guest = &u.rss, &u.guestRSS
-		case "Pss:":
-			total, guest = &u.pss, &u.guestPSS
-		case "Private_Clean:", "Private_Dirty:":
-			total, guest = &u.private, &u.guestPrivate
-		case "Anonymous:":
-			total, guest = &u.anon, &u.guestAnon
-		default:
-			continue
-		}
-		if len(fields) < 2 {
-			return u, fmt.Errorf("smaps line %q has no value", sc.Text())
-		}
-		v, err := strconv.ParseUint(fields[1], 10, 64)
-		if err != nil {
-			return u, fmt.Errorf("smaps line %q: %w", sc.Text(), err)
-		}
-		*total += v
-		if inGuest {
-			*guest += v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return u, err
+	guestSeen := false
+	total, guest, err := smaps.Parse(r, func(m smaps.Mapping) bool {
+		kib := (m.End - m.Start) >> 10
+		in := len(m.Fields()) == 5 && kib >= guestKiB && kib <= guestKiB+2048
+		guestSeen = guestSeen || in
+		return in
+	})
+	if err != nil {
+		return smapsUsage{}, err
 	}
 	if !guestSeen {
-		return u, fmt.Errorf("no mapping of %d KiB (guest ram) in smaps", guestKiB)
+		return smapsUsage{}, fmt.Errorf("no mapping of %d KiB (guest ram) in smaps", guestKiB)
 	}
-	return u, nil
+	return smapsUsage{
+		rss: total.RSS, pss: total.PSS, private: total.Private, anon: total.Anon,
+		guestRSS: guest.RSS, guestPSS: guest.PSS, guestPrivate: guest.Private, guestAnon: guest.Anon,
+	}, nil
 }
 
 // BenchmarkVMMRSSOverhead: the VMM's resident memory beyond the guest
