@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // govirt runs one command line in process and returns its output and status.
@@ -165,5 +167,45 @@ func TestParseOptionsAnywhere(t *testing.T) {
 	}
 	if _, err := cmd.parse([]string{"web", "--live=1"}); err == nil {
 		t.Fatal("value for boolean option accepted")
+	}
+}
+
+// TestSaveProgress: while an image is being written next to the target,
+// the CLI reports how much of the guest's RAM it holds, and says whether
+// it reported anything.
+func TestSaveProgress(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "g.save")
+	var stderr bytes.Buffer
+	c := &cli{ctx: context.Background(), stdout: io.Discard, stderr: &stderr}
+
+	done := make(chan struct{})
+	shown := make(chan bool, 1)
+	go func() { shown <- c.saveProgress(target, 4<<10, done) }() // a 4 MiB guest
+	tmp := filepath.Join(dir, ".g.save.42.tmp")
+	for _, mib := range []int{1, 3} {
+		if err := os.WriteFile(tmp, make([]byte, mib<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * progressEvery)
+	}
+	close(done)
+	if !<-shown {
+		t.Fatalf("no progress reported; stderr: %q", stderr.String())
+	}
+	for _, want := range []string{"Save: [ 25 %] 1 MiB written of 4 MiB guest RAM", "Save: [ 75 %] 3 MiB written of 4 MiB guest RAM"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
+	// No image next to the target: nothing to report.
+	stderr.Reset()
+	done = make(chan struct{})
+	go func() { shown <- c.saveProgress(filepath.Join(dir, "other.save"), 4<<10, done) }()
+	time.Sleep(2 * progressEvery)
+	close(done)
+	if <-shown || stderr.Len() != 0 {
+		t.Fatalf("progress reported for a save that is not running: %q", stderr.String())
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/govirt/govirt/api"
+	"github.com/govirt/govirt/kvm/vmm"
 	"github.com/govirt/govirt/xmlconf"
 )
 
@@ -125,12 +127,27 @@ func domainCommands() []*command {
 		{name: "domifstat", group: g, args: []string{"domain", "interface"}, help: "get network interface stats for a domain", run: cmdDomifstat},
 		{name: "blockpeek", group: g, args: []string{"domain", "path", "offset", "size"}, opts: []string{"file="}, help: "read bytes of a domain's disk (hex dump, or raw to --file)", run: cmdBlockpeek},
 		{name: "memorypeek", group: g, args: []string{"domain", "start", "size"}, opts: []string{"virtual", "physical", "file="}, help: "read bytes of a domain's memory (hex dump, or raw to --file)", run: cmdMemorypeek},
-		{name: "save", group: g, args: []string{"domain", "file"}, help: "save a domain state to a file", run: func(c *cli, a *cmdArgs) error {
+		{name: "save", group: g, args: []string{"domain", "file"}, opts: []string{"verbose"}, help: "save a domain state to a file (--verbose: show progress, as always for guests of 1 GiB and more)", run: func(c *cli, a *cmdArgs) error {
 			d, err := c.lookupDomain(a.arg("domain"))
 			if err != nil {
 				return err
 			}
-			if err := d.Save(c.ctx, a.arg("file")); err != nil {
+			info, err := d.GetInfo(c.ctx)
+			if err != nil {
+				return err
+			}
+			var stop func() bool
+			if a.flag("verbose") || info.MaxMem >= progressMinKiB {
+				done := make(chan struct{})
+				shown := make(chan bool, 1)
+				go func() { shown <- c.saveProgress(a.arg("file"), info.MaxMem, done) }()
+				stop = func() bool { close(done); return <-shown }
+			}
+			err = d.Save(c.ctx, a.arg("file"))
+			if stop != nil && stop() && err == nil {
+				fmt.Fprintf(c.stderr, "Save: [100 %%] done\n")
+			}
+			if err != nil {
 				return fmt.Errorf("failed to save domain '%s' to %s: %w", d.Name(), a.arg("file"), err)
 			}
 			c.printf("\nDomain '%s' saved to %s\n\n", d.Name(), a.arg("file"))
@@ -788,5 +805,42 @@ func deviceAction(attach bool) func(*cli, *cmdArgs) error {
 		}
 		c.printf("Device detached successfully\n\n")
 		return nil
+	}
+}
+
+// progressMinKiB is the guest RAM from which save shows its progress
+// without --verbose.
+const progressMinKiB = 1 << 20
+
+// progressEvery is how often save reports its progress.
+const progressEvery = 200 * time.Millisecond
+
+// saveProgress prints to stderr, every progressEvery until done is closed, how
+// much of the image a save to path has written, where this host sees the
+// file (a local connection, or a remote daemon's shared storage). Pages of
+// zeros take no room in the image, so the percentage is of the guest's
+// RAM at most and the last step may jump to the end.
+//
+// It reports whether it printed anything.
+func (c *cli) saveProgress(path string, ramKiB uint64, done <-chan struct{}) bool {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-done:
+			return last >= 0
+		case <-t.C:
+		}
+		n, ok := vmm.SaveInProgress(path)
+		if !ok || n == last {
+			continue
+		}
+		last = n
+		pct := uint64(0)
+		if ramKiB > 0 {
+			pct = min(99, uint64(n>>10)*100/ramKiB)
+		}
+		fmt.Fprintf(c.stderr, "Save: [%3d %%] %d MiB written of %d MiB guest RAM\n", pct, n>>20, ramKiB>>10)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,7 @@ func directBuffer() ([]byte, error) {
 // O_DIRECT on when the filesystem takes it. It reports whether it did.
 func createImageTemp(path string) (*os.File, bool, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	// (SaveInProgress globs for this name.)
 	if err != nil {
 		return nil, false, err
 	}
@@ -43,6 +45,37 @@ func createImageTemp(path string) (*os.File, bool, error) {
 		return nil, false, errors.Join(err, f.Close(), os.Remove(f.Name()))
 	}
 	return f, direct, nil
+}
+
+// SaveInProgress returns the size of the image a save to path is writing
+// now, and false when there is none: the VMM writes the image under a
+// temporary name next to path and renames it when it is complete. A CLI
+// on the same host uses it to show a save's progress.
+func SaveInProgress(path string) (int64, bool) {
+	names, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".*.tmp"))
+	if err != nil {
+		return 0, false
+	}
+	var size int64
+	found := false
+	for _, n := range names {
+		if fi, err := os.Stat(n); err == nil && fi.Mode().IsRegular() {
+			size, found = max(size, fi.Size()), true
+		}
+	}
+	return size, found
+}
+
+// globEscape quotes the glob metacharacters in a file name.
+func globEscape(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // tryDirect turns O_DIRECT on for f where its filesystem allows it (EINVAL

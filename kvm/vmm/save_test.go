@@ -320,3 +320,54 @@ func TestRestoreRefusesDamagedImages(t *testing.T) {
 		})
 	}
 }
+
+func TestSaveInProgress(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string // the target's base name
+		tmp      string // a temporary image to create, "" for none
+		size     int
+		wantSize int64
+		wantOK   bool
+	}{
+		{"no save running", "g.save", "", 0, 0, false},
+		{"image being written", "g.save", ".g.save.123456.tmp", 4096, 4096, true},
+		{"another file's image", "g.save", ".h.save.1.tmp", 10, 0, false},
+		{"glob characters in the name", "g[1]*.save", ".g[1]*.save.9.tmp", 7, 7, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.tmp != "" {
+				if err := os.WriteFile(filepath.Join(dir, tt.tmp), make([]byte, tt.size), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, ok := SaveInProgress(filepath.Join(dir, tt.file))
+			if n != tt.wantSize || ok != tt.wantOK {
+				t.Fatalf("SaveInProgress = %d, %v; want %d, %v", n, ok, tt.wantSize, tt.wantOK)
+			}
+		})
+	}
+	// The name the VMM really writes under is the one SaveInProgress finds.
+	dir := t.TempDir()
+	f, direct, err := createImageTemp(filepath.Join(dir, "real.save"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := newDirectWriter(f, direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.release()
+	if _, err := w.Write(make([]byte, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := SaveInProgress(filepath.Join(dir, "real.save")); !ok || n != 8192 {
+		t.Fatalf("SaveInProgress of createImageTemp's file = %d, %v", n, ok)
+	}
+}
