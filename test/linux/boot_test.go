@@ -19,6 +19,7 @@ import (
 	"github.com/govirt/govirt/api"
 	_ "github.com/govirt/govirt/api/native"
 	"github.com/govirt/govirt/bench/bootbench"
+	"github.com/govirt/govirt/kvm/layout"
 	"github.com/govirt/govirt/network"
 	"github.com/govirt/govirt/test/netns"
 	"github.com/govirt/govirt/xmlconf"
@@ -232,12 +233,22 @@ const (
 )
 
 // kernelPhases are the steps of a stock kernel's own boot that the console
-// must show in order where user mode cannot run (kvm_pvm): it uses the
-// memory-mapped configuration space govirt's ACPI tables offer, loads the
-// initramfs and starts /init.
-func kernelPhases() []phase {
+// must show in order where user mode cannot run (kvm_pvm): its banner, the
+// command line govirt passed, the e820 map govirt built for memKiB of RAM,
+// the memory-mapped configuration space govirt's ACPI tables offer in use,
+// the initramfs loaded and /init started.
+func kernelPhases(cmdline string, memKiB uint64) []phase {
+	ramEnd := min(memKiB<<10, layout.MMIOHoleStart) - 1
 	return []phase{
 		{name: "kernel banner", marker: "Linux version "},
+		{name: "our command line", marker: "Command line: ", check: func(rest string) error {
+			if rest != cmdline {
+				return fmt.Errorf("the kernel got %q, want %q", rest, cmdline)
+			}
+			return nil
+		}},
+		{name: "our e820 map: low RAM", marker: "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"},
+		{name: "our e820 map: RAM above 1 MiB", marker: fmt.Sprintf("BIOS-e820: [mem 0x0000000000100000-0x%016x] usable", ramEnd)},
 		{name: "ECAM (MMCONFIG) in use", marker: "PCI: MMCONFIG at [mem 0xe0000000-0xe00fffff] reserved"},
 		{name: "PCI host bridge", marker: "PCI host bridge to bus 0000:00"},
 		{name: "initramfs unpacked", marker: "Freeing initrd memory"},
@@ -373,7 +384,7 @@ func TestStockLinuxBoot(t *testing.T) {
 		{name: "kernel powers down", marker: "reboot: Power down"},
 	}
 	if kernelOnly {
-		phases = kernelPhases()
+		phases = kernelPhases(def.OS.Cmdline, def.Memory)
 	}
 	con := newConsoleFile(consolePath, start)
 	reached := followConsole(ctx, t, con, dom, phases, created)
